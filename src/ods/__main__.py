@@ -1,0 +1,3 @@
+from ods.cli import main
+
+raise SystemExit(main())

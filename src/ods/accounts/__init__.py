@@ -1,0 +1,1 @@
+"""Users, roles, passwords, login tokens and API tokens."""

@@ -1,0 +1,194 @@
+"""Request and response bodies for auth, users and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    PACKAGE_MANAGER = "package_manager"
+    READ_ONLY = "read_only"
+
+    @property
+    def rank(self) -> int:
+        return {"read_only": 0, "package_manager": 1, "admin": 2}[self.value]
+
+
+class Principal(BaseModel):
+    """Who is calling: the user behind a bearer token."""
+
+    user_id: int
+    username: str
+    role: Role
+    must_change_password: bool
+    token_id: int
+    token_kind: str
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"username": "admin", "password": "ods1234!"}]},
+    )
+
+    username: str = Field(min_length=1, max_length=150)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class LoginResponse(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "token": "ods_QnJ1c2ggeW91ciB0ZWV0aCBhZnRlciBsdW5jaA",
+                    "must_change_password": True,
+                    "expires": "2026-11-22T14:00:00",
+                    "username": "admin",
+                    "role": "admin",
+                }
+            ]
+        }
+    )
+
+    token: str
+    must_change_password: bool
+    expires: str | None
+    username: str
+    role: Role
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"old_password": "ods1234!", "new_password": "a long new passphrase"}]
+        },
+    )
+
+    old_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class Me(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"id": 1, "username": "admin", "role": "admin", "must_change_password": False}
+            ]
+        }
+    )
+
+    id: int
+    username: str
+    role: Role
+    must_change_password: bool
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 2,
+                    "username": "autopkg",
+                    "role": "package_manager",
+                    "must_change_password": False,
+                    "created": "2026-11-22T09:00:00",
+                    "created_ts": 1795338000,
+                }
+            ]
+        }
+    )
+
+    id: int
+    username: str
+    role: Role
+    must_change_password: bool
+    created: str
+    created_ts: int
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "username": "autopkg",
+                    "password": "a long passphrase",
+                    "role": "package_manager",
+                    "must_change_password": False,
+                }
+            ]
+        },
+    )
+
+    username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=1, max_length=1024)
+    role: Role = Role.READ_ONLY
+    must_change_password: bool = True
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"role": "admin"}, {"password": "a reset passphrase"}]},
+    )
+
+    role: Role | None = None
+    password: str | None = Field(default=None, min_length=1, max_length=1024)
+    must_change_password: bool | None = None
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "AutoPkg on build-mac-01", "expires_days": 365}]},
+    )
+
+    name: str = Field(min_length=1, max_length=255)
+    expires_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TokenOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "name": "AutoPkg on build-mac-01",
+                    "kind": "api",
+                    "created": "2026-11-22T09:00:00",
+                    "expires": None,
+                    "last_used": None,
+                }
+            ]
+        }
+    )
+
+    id: int
+    name: str
+    kind: str
+    created: str
+    expires: str | None
+    last_used: str | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The secret; shown this once only.")
+
+
+class TokenList(BaseModel):
+    items: list[TokenOut]
+
+
+def iso_or_none(moment: dt.datetime | None) -> str | None:
+    return moment.replace(microsecond=0).isoformat() if moment else None

@@ -1,0 +1,323 @@
+"""Accounts: the first-start admin, logins, bearer tokens, users and API tokens."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ods.accounts.passwords import (
+    FIRST_START_PASSWORD,
+    check_new_password,
+    hash_password,
+    verify_password,
+)
+from ods.accounts.schemas import (
+    LoginResponse,
+    Principal,
+    Role,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+    UserCreate,
+    UserOut,
+    UserUpdate,
+    iso_or_none,
+)
+from ods.accounts.throttle import LoginThrottle
+from ods.db import Database
+from ods.errors import Conflict, Forbidden, NotFound, Unauthorized
+from ods.events import record_event
+from ods.humanize import iso, timestamp
+from ods.models import Token, User, utcnow
+
+TOKEN_PREFIX = "ods_"  # noqa: S105 - a prefix, not a secret
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def user_out(user: User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        must_change_password=user.must_change_password,
+        created=iso(user.created),
+        created_ts=timestamp(user.created),
+    )
+
+
+def token_out(token: Token) -> TokenOut:
+    return TokenOut(
+        id=token.id,
+        name=token.name,
+        kind=token.kind,
+        created=iso(token.created),
+        expires=iso_or_none(token.expires),
+        last_used=iso_or_none(token.last_used),
+    )
+
+
+async def _user_by_name(session: AsyncSession, username: str) -> User | None:
+    result = await session.execute(select(User).where(User.username == username))
+    return result.scalar_one_or_none()
+
+
+async def ensure_admin(db: Database, admin_password: str | None) -> None:
+    """On first start, create `admin` with ODS_ADMIN_PASSWORD or the documented default."""
+    async with db.transaction() as session:
+        if await session.scalar(select(func.count()).select_from(User)):
+            return
+        session.add(
+            User(
+                username="admin",
+                password_hash=await hash_password(admin_password or FIRST_START_PASSWORD),
+                role=Role.ADMIN.value,
+                must_change_password=admin_password is None,
+            )
+        )
+
+
+async def create_user(db: Database, body: UserCreate, actor: str | None = None) -> UserOut:
+    check_new_password(body.password)
+    password_hash = await hash_password(body.password)
+    async with db.transaction() as session:
+        if await _user_by_name(session, body.username):
+            raise Conflict(f"A user named {body.username!r} exists already.")
+        user = User(
+            username=body.username,
+            password_hash=password_hash,
+            role=body.role.value,
+            must_change_password=body.must_change_password,
+        )
+        session.add(user)
+        await session.flush()
+        await record_event(session, "user.created", f"User {body.username} created", actor=actor)
+        return user_out(user)
+
+
+async def list_users(db: Database) -> list[UserOut]:
+    async with db.session() as session:
+        users = (await session.execute(select(User).order_by(User.username))).scalars()
+        return [user_out(user) for user in users]
+
+
+async def get_user(db: Database, user_id: int) -> UserOut:
+    async with db.session() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"No user with id {user_id}.")
+        return user_out(user)
+
+
+async def _admins_left(session: AsyncSession, excluding: int) -> int:
+    query = select(func.count()).where(User.role == Role.ADMIN.value, User.id != excluding)
+    return int(await session.scalar(query) or 0)
+
+
+async def update_user(db: Database, user_id: int, body: UserUpdate, actor: str) -> UserOut:
+    password_hash = None
+    if body.password is not None:
+        check_new_password(body.password)
+        password_hash = await hash_password(body.password)
+    async with db.transaction() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"No user with id {user_id}.")
+        demoted = body.role is not None and body.role != Role.ADMIN
+        if demoted and user.role == Role.ADMIN.value and not await _admins_left(session, user.id):
+            raise Conflict("This is the last admin; make another user admin first.")
+        if body.role is not None:
+            user.role = body.role.value
+        if password_hash is not None:
+            user.password_hash = password_hash
+            user.must_change_password = True
+            await session.execute(delete(Token).where(Token.user_id == user.id))
+        if body.must_change_password is not None:
+            user.must_change_password = body.must_change_password
+        await record_event(session, "user.updated", f"User {user.username} updated", actor=actor)
+        return user_out(user)
+
+
+async def delete_user(db: Database, user_id: int, principal: Principal) -> None:
+    if user_id == principal.user_id:
+        raise Conflict("You cannot delete your own account.")
+    async with db.transaction() as session:
+        user = await session.get(User, user_id)
+        if user is None:
+            raise NotFound(f"No user with id {user_id}.")
+        if user.role == Role.ADMIN.value and not await _admins_left(session, user.id):
+            raise Conflict("This is the last admin; make another user admin first.")
+        await session.delete(user)
+        await record_event(
+            session, "user.deleted", f"User {user.username} deleted", actor=principal.username
+        )
+
+
+async def set_password(db: Database, username: str, password: str) -> None:
+    """Set a password from the command line (no old password needed)."""
+    check_new_password(password)
+    password_hash = await hash_password(password)
+    async with db.transaction() as session:
+        user = await _user_by_name(session, username)
+        if user is None:
+            raise NotFound(f"No user named {username!r}.")
+        user.password_hash = password_hash
+        user.must_change_password = False
+        await session.execute(delete(Token).where(Token.user_id == user.id))
+
+
+async def login(
+    db: Database,
+    throttle: LoginThrottle,
+    username: str,
+    password: str,
+    address: str,
+    ttl: dt.timedelta,
+) -> LoginResponse:
+    throttle.check(username, address)
+    async with db.session() as session:
+        user = await _user_by_name(session, username)
+    if not await verify_password(user.password_hash if user else None, password) or not user:
+        throttle.failed(username, address)
+        async with db.transaction() as session:
+            await record_event(
+                session,
+                "login.failed",
+                f"Failed login for {username!r} from {address}",
+                actor=username,
+            )
+        raise Unauthorized("Wrong username or password.")
+    throttle.succeeded(username, address)
+    raw = new_token()
+    expires = utcnow() + ttl
+    async with db.transaction() as session:
+        session.add(
+            Token(user_id=user.id, token_hash=hash_token(raw), kind="session", expires=expires)
+        )
+    return LoginResponse(
+        token=raw,
+        must_change_password=user.must_change_password,
+        expires=iso(expires),
+        username=user.username,
+        role=Role(user.role),
+    )
+
+
+async def authenticate(db: Database, raw: str) -> Principal:
+    """The principal behind a bearer token, or Unauthorized with the reason."""
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(Token, User)
+                .join(User, User.id == Token.user_id)
+                .where(Token.token_hash == hash_token(raw))
+            )
+        ).one_or_none()
+    if row is None:
+        raise Unauthorized("The token is not valid (revoked, or never issued); log in again.")
+    token, user = row.tuple()
+    now = utcnow()
+    if token.expires is not None and token.expires <= now:
+        raise Unauthorized("The token has expired; log in again.")
+    if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
+        async with db.transaction() as session:
+            stored = await session.get(Token, token.id)
+            if stored is not None:
+                stored.last_used = now
+    return Principal(
+        user_id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        must_change_password=user.must_change_password,
+        token_id=token.id,
+        token_kind=token.kind,
+    )
+
+
+async def change_password(
+    db: Database, principal: Principal, old_password: str, new_password: str
+) -> None:
+    check_new_password(new_password, old_password)
+    async with db.session() as session:
+        user = await session.get(User, principal.user_id)
+    if user is None:
+        raise Unauthorized("This account no longer exists.")
+    if not await verify_password(user.password_hash, old_password):
+        raise Forbidden("The old password is wrong.")
+    password_hash = await hash_password(new_password)
+    async with db.transaction() as session:
+        stored = await session.get(User, principal.user_id)
+        assert stored is not None
+        stored.password_hash = password_hash
+        stored.must_change_password = False
+        # Other login sessions end; this one and API tokens stay.
+        await session.execute(
+            delete(Token).where(
+                Token.user_id == principal.user_id,
+                Token.kind == "session",
+                Token.id != principal.token_id,
+            )
+        )
+        await record_event(
+            session, "user.password_changed", "Password changed", actor=principal.username
+        )
+
+
+async def logout(db: Database, principal: Principal) -> None:
+    async with db.transaction() as session:
+        await session.execute(delete(Token).where(Token.id == principal.token_id))
+
+
+async def create_api_token(db: Database, principal: Principal, body: TokenCreate) -> TokenCreated:
+    raw = new_token()
+    expires = utcnow() + dt.timedelta(days=body.expires_days) if body.expires_days else None
+    async with db.transaction() as session:
+        token = Token(
+            user_id=principal.user_id,
+            token_hash=hash_token(raw),
+            kind="api",
+            name=body.name,
+            expires=expires,
+        )
+        session.add(token)
+        await session.flush()
+        await record_event(
+            session, "token.created", f"API token {body.name!r} created", actor=principal.username
+        )
+        return TokenCreated(token=raw, **token_out(token).model_dump())
+
+
+async def list_tokens(db: Database, principal: Principal) -> list[TokenOut]:
+    async with db.session() as session:
+        tokens = await session.execute(
+            select(Token).where(Token.user_id == principal.user_id).order_by(Token.id)
+        )
+        return [token_out(token) for token in tokens.scalars()]
+
+
+async def revoke_token(db: Database, principal: Principal, token_id: int) -> None:
+    async with db.transaction() as session:
+        token = await session.get(Token, token_id)
+        mine = token is not None and token.user_id == principal.user_id
+        if token is None or not (mine or principal.role == Role.ADMIN):
+            raise NotFound(f"No token with id {token_id}.")
+        await session.delete(token)
+        await record_event(
+            session, "token.revoked", f"Token {token.name!r} revoked", actor=principal.username
+        )
+
+
+def require_role(principal: Principal, role: Role) -> None:
+    if principal.role.rank < role.rank:
+        raise Forbidden(f"This needs the {role.value} role; you are {principal.role.value}.")

@@ -1,0 +1,1 @@
+"""HTTP routers: thin layers that parse, authorise, call the domain, and answer."""

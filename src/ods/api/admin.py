@@ -1,0 +1,52 @@
+"""Server settings, system information and the event log: the original admin API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from ods import identity
+from ods.api.deps import Admin, ContextDep, current_user
+from ods.errors import ERROR_RESPONSES
+from ods.events import EventList, recent_events
+from ods.identity import About, AboutUpdate
+from ods.system import SystemInfo, read_system_info
+
+router = APIRouter(
+    prefix="/api/admin",
+    tags=["server"],
+    dependencies=[Depends(current_user)],
+    responses=ERROR_RESPONSES,
+)
+
+
+@router.get("/about", operation_id="get_about")
+async def get_about(context: ContextDep) -> About:
+    """This server's identity and settings; peers register with iss and key."""
+    found = await identity.get_identity(context.db, context.cipher)
+    return found.about()
+
+
+@router.post("/about/update", operation_id="update_about", status_code=201)
+async def update_about(body: AboutUpdate, context: ContextDep, _: Admin) -> About:
+    """Change name, url, stage or firewalled mode. iss and key cannot be changed."""
+    updated = await identity.update_identity(context.db, context.cipher, body)
+    return updated.about()
+
+
+@router.get("/system", operation_id="get_system")
+async def get_system(context: ContextDep) -> SystemInfo:
+    """CPU, memory, disk (of the data dir's filesystem), network and uptime."""
+    return await asyncio.to_thread(read_system_info, context.settings.data_dir)
+
+
+@router.get("/events", operation_id="list_events")
+async def list_events(
+    context: ContextDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+) -> EventList:
+    """Recent events, newest first."""
+    return EventList(items=await recent_events(context.db, limit, kind))

@@ -1,0 +1,35 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from ods.api.deps import ContextDep
+from ods.errors import ErrorBody, Unavailable
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+
+
+@router.get("/healthz", operation_id="healthz")
+async def healthz() -> Health:
+    """200 while the process is up."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    responses={503: {"model": ErrorBody, "description": "The database does not answer"}},
+)
+async def readyz(context: ContextDep) -> Health:
+    """200 only when the database answers."""
+    try:
+        await context.db.ping()
+    except Exception as exc:
+        raise Unavailable(f"The database does not answer: {type(exc).__name__}.") from None
+    return Health(status="ready")

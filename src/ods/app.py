@@ -1,0 +1,62 @@
+"""The application factory. The lifespan opens and closes every resource."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import ods
+from ods import identity, migrate
+from ods.accounts.service import ensure_admin
+from ods.api import admin, auth, health, packages, share, users
+from ods.config import Settings
+from ods.context import Context
+from ods.errors import ServerMisconfigured, install_error_handlers
+from ods.packages.service import recover
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+The admin API of ODS, the Open Distribution Server. Log in with
+`POST /api/auth/login`, then send `Authorization: Bearer <token>`.
+Every error answers with the same JSON shape: `{"error", "message", "details"}`.
+"""
+
+
+async def start(context: Context) -> None:
+    """Bring the database up to date and finish work a crash interrupted."""
+    if context.db.is_sqlite:
+        await migrate.upgrade(context.db.engine)
+    elif not await migrate.is_current(context.db.engine):
+        raise ServerMisconfigured("The database schema is not current: run `ods db upgrade` first.")
+    await identity.ensure_identity(context.db, context.cipher)
+    await ensure_admin(context.db, context.settings.admin_password)
+    await recover(context.db, context.files)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = Context.from_settings(settings)
+        try:
+            await start(context)
+            app.state.context = context
+            yield
+        finally:
+            await context.db.dispose()
+
+    app = FastAPI(
+        title="ODS admin API",
+        version=ods.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (auth.router, admin.router, packages.router, users.router):
+        app.include_router(router)
+    app.include_router(share.router)
+    app.include_router(health.router)
+    return app

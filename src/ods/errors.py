@@ -1,0 +1,205 @@
+"""Domain exceptions and the one JSON error shape every error answers with.
+
+    OdsError                      400 bad_request
+    ├── InvalidInput              400 invalid_input
+    ├── Unauthorized              401 unauthorized
+    ├── Forbidden                 403 forbidden
+    │   └── PasswordChangeRequired 403 password_change_required
+    ├── NotFound                  404 not_found
+    ├── Conflict                  409 conflict
+    ├── PayloadTooLarge           413 payload_too_large
+    ├── RangeNotSatisfiable       416 range_not_satisfiable
+    ├── TooManyRequests           429 too_many_requests
+    ├── ServerMisconfigured       500 server_misconfigured
+    └── Unavailable               503 unavailable
+
+Every error body is `{"error": code, "message": text, "details": [...]|null}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class OdsError(Exception):
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+class InvalidInput(OdsError):
+    code = "invalid_input"
+
+
+class Unauthorized(OdsError):
+    status_code = 401
+    code = "unauthorized"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(OdsError):
+    status_code = 403
+    code = "forbidden"
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "password_change_required"
+
+
+class NotFound(OdsError):
+    status_code = 404
+    code = "not_found"
+
+
+class Conflict(OdsError):
+    status_code = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(OdsError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class RangeNotSatisfiable(OdsError):
+    status_code = 416
+    code = "range_not_satisfiable"
+
+
+class TooManyRequests(OdsError):
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+class ServerMisconfigured(OdsError):
+    status_code = 500
+    code = "server_misconfigured"
+
+
+class Unavailable(OdsError):
+    status_code = 503
+    code = "unavailable"
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "error": "not_found",
+                    "message": "No package with id or filename 'NoMAD.pkg'.",
+                    "details": None,
+                }
+            ]
+        }
+    )
+
+    error: str = Field(description="Stable machine-readable code, e.g. not_found.")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: list[dict[str, Any]] | None = Field(
+        default=None, description="Per-field problems for invalid input."
+    )
+
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    416: "range_not_satisfiable",
+    422: "invalid_input",
+    429: "too_many_requests",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": code.replace("_", " ").capitalize()}
+    for status, code in HTTP_CODES.items()
+    if status in (400, 401, 403, 404, 422)
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=code, message=message, details=details)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _field_problem(error: Any) -> dict[str, Any]:
+    loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    return {"field": ".".join(loc) or None, "problem": error.get("msg", "invalid")}
+
+
+async def _ods_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, OdsError)
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [_field_problem(error) for error in exc.errors()]
+    first = details[0] if details else {"field": None, "problem": "invalid"}
+    where = f"{first['field']}: " if first["field"] else ""
+    message = f"Invalid request: {where}{first['problem']}."
+    return error_response(422, "invalid_input", message, details)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":
+        message = "No such path. The API is described at /openapi.json."
+    return error_response(exc.status_code, code, message, headers=exc.headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        500, "internal_error", "The server hit an unexpected error; it is in the server log."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OdsError, _ods_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,184 @@
+"""This instance's identity (iss, key) and settings (name, url, stage, firewalled mode)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ods.crypto import FieldCipher
+from ods.db import Database
+from ods.errors import InvalidInput, ServerMisconfigured
+from ods.models import Server
+from ods.stages import Stage
+
+KEY_CONTEXT = "server.key"
+SERVER_ID = 1
+
+
+class About(BaseModel):
+    """`GET /api/admin/about`: who this ODS is."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "firewalled_mode": False,
+                    "iss": "e7be2c4bd6a04d6a9a1cb7c1b6bd1d3f",
+                    "key": "r3Yt0Zt4m3e4yq0r4tGQ7wq6n5mN0b2k3l9Qp2x1c8s=",
+                    "name": "Example ODS",
+                    "stage": "Prod",
+                    "url": "http://192.168.99.100",
+                }
+            ]
+        }
+    )
+
+    firewalled_mode: bool
+    iss: str
+    key: str
+    name: str
+    stage: Stage
+    url: str
+
+
+def _enabled(value: object) -> object:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("enabled", "true", "on", "yes"):
+            return True
+        if lowered in ("disabled", "false", "off", "no"):
+            return False
+        raise ValueError("must be Enabled or Disabled")
+    return value
+
+
+class AboutUpdate(BaseModel):
+    """Body of `POST /api/admin/about/update`; every field is optional."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Example ODS",
+                    "url": "http://192.168.99.100",
+                    "firewalled_mode": "Disabled",
+                    "stage": "Prod",
+                }
+            ]
+        },
+    )
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    url: str | None = Field(default=None, max_length=1024)
+    firewalled_mode: Annotated[bool | None, BeforeValidator(_enabled)] = Field(
+        default=None, description='"Enabled" or "Disabled" (true/false accepted too).'
+    )
+    stage: Stage | None = None
+    iss: str | None = Field(default=None, description="Cannot be changed; refused if different.")
+    key: str | None = Field(default=None, description="Cannot be changed; refused if different.")
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip()
+            if not value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                raise ValueError("must be non-empty printable text")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?(/[^\s]*)?", value):
+            raise ValueError("must be an http:// or https:// URL that peers can reach")
+        return value
+
+
+class Identity(BaseModel):
+    """The row, with the key decrypted; what the domain works with."""
+
+    iss: str
+    key: str
+    name: str
+    url: str
+    stage: Stage
+    firewalled_mode: bool
+
+    def about(self) -> About:
+        return About.model_validate(self.model_dump())
+
+
+def new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+async def _row(session: AsyncSession) -> Server:
+    row = await session.get(Server, SERVER_ID)
+    if row is None:
+        raise ServerMisconfigured("the server identity is missing; restart ODS to create it")
+    return row
+
+
+def _identity(row: Server, cipher: FieldCipher) -> Identity:
+    return Identity(
+        iss=row.iss,
+        key=cipher.decrypt(row.key_encrypted, KEY_CONTEXT),
+        name=row.name,
+        url=row.url,
+        stage=Stage(row.stage),
+        firewalled_mode=row.firewalled_mode,
+    )
+
+
+async def ensure_identity(db: Database, cipher: FieldCipher) -> Identity:
+    """Create the identity on first start; check the key decrypts on every start."""
+    async with db.transaction() as session:
+        row = (await session.execute(select(Server))).scalar_one_or_none()
+        if row is None:
+            row = Server(
+                id=SERVER_ID,
+                iss=uuid.uuid4().hex,
+                key_encrypted=cipher.encrypt(new_key(), KEY_CONTEXT),
+                name="",
+                url="",
+                stage=Stage.PROD.value,
+                firewalled_mode=False,
+            )
+            session.add(row)
+            await session.flush()
+        return _identity(row, cipher)
+
+
+async def get_identity(db: Database, cipher: FieldCipher) -> Identity:
+    async with db.session() as session:
+        return _identity(await _row(session), cipher)
+
+
+async def update_identity(db: Database, cipher: FieldCipher, update: AboutUpdate) -> Identity:
+    async with db.transaction() as session:
+        row = await _row(session)
+        current = _identity(row, cipher)
+        if update.iss is not None and update.iss != current.iss:
+            raise InvalidInput("iss is this server's permanent identity and cannot be changed.")
+        if update.key is not None and update.key != current.key:
+            raise InvalidInput("key is this server's permanent secret and cannot be changed.")
+        if update.name is not None:
+            row.name = update.name
+        if update.url is not None:
+            row.url = update.url
+        if update.stage is not None:
+            row.stage = update.stage.value
+        if update.firewalled_mode is not None:
+            row.firewalled_mode = update.firewalled_mode
+        return _identity(row, cipher)

@@ -1,0 +1,1 @@
+"""Packages: streaming upload with hashing, publishing, listing, stage changes."""

@@ -1,0 +1,122 @@
+"""Write a package to disk while computing every digest ODS keeps, in one pass.
+
+File SHA1 and SHA-256 and the SHA1 and SHA-256 of every 1 MiB chunk are
+computed as the bytes arrive. Each chunk is handed to two threads (hashlib
+releases the GIL): one updates the file digests, the other hashes the chunk
+and writes it. The next chunk is received while the previous one is hashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ChunkDigest:
+    index: int
+    sha1: str
+    sha256: str
+
+
+@dataclass
+class Digests:
+    size: int = 0
+    sha1: str = ""
+    sha256: str = ""
+    chunks: list[ChunkDigest] = field(default_factory=list)
+
+
+class DigestingWriter:
+    """Buffers incoming bytes into 1 MiB chunks; writes and hashes each in worker threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._buffer = bytearray()
+        self._file_sha1 = hashlib.sha1(usedforsecurity=False)
+        self._file_sha256 = hashlib.sha256()
+        self._chunks: list[ChunkDigest] = []
+        self._pending: asyncio.Future[tuple[None, None]] | None = None
+        self._size = 0
+
+    @property
+    def size(self) -> int:
+        return self._size + len(self._buffer)
+
+    def buffer(self, data: bytes | bytearray | memoryview) -> None:
+        """Take bytes without waiting; call `drain()` soon after."""
+        self._buffer += data
+
+    async def drain(self) -> None:
+        """Hand every full chunk in the buffer to the hashing threads."""
+        while len(self._buffer) >= CHUNK_SIZE:
+            chunk = bytes(self._buffer[:CHUNK_SIZE])
+            del self._buffer[:CHUNK_SIZE]
+            await self._submit(chunk)
+
+    async def _submit(self, chunk: bytes) -> None:
+        if self._pending is not None:
+            await self._pending
+        loop = asyncio.get_running_loop()
+        index = self._size // CHUNK_SIZE
+        self._size += len(chunk)
+        self._pending = asyncio.gather(
+            loop.run_in_executor(None, self._hash_file, chunk),
+            loop.run_in_executor(None, self._write_chunk, index, chunk),
+        )
+
+    def _hash_file(self, chunk: bytes) -> None:
+        self._file_sha1.update(chunk)
+        self._file_sha256.update(chunk)
+
+    def _write_chunk(self, index: int, chunk: bytes) -> None:
+        self._chunks.append(
+            ChunkDigest(
+                index=index,
+                sha1=hashlib.sha1(chunk, usedforsecurity=False).hexdigest(),
+                sha256=hashlib.sha256(chunk).hexdigest(),
+            )
+        )
+        view = memoryview(chunk)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    async def finish(self) -> Digests:
+        """Flush the last partial chunk, fsync, and return the digests."""
+        await self.drain()
+        if self._buffer:
+            await self._submit(bytes(self._buffer))
+            self._buffer.clear()
+        if self._pending is not None:
+            await self._pending
+            self._pending = None
+        await asyncio.to_thread(os.fsync, self._fd)
+        self.close()
+        return Digests(
+            size=self._size,
+            sha1=self._file_sha1.hexdigest(),
+            sha256=self._file_sha256.hexdigest(),
+            chunks=sorted(self._chunks, key=lambda chunk: chunk.index),
+        )
+
+    async def abort(self) -> None:
+        """Stop, wait for threads in flight, and remove the partial file."""
+        if self._pending is not None:
+            try:
+                await self._pending
+            finally:
+                self._pending = None
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

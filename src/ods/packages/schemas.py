@@ -1,0 +1,121 @@
+"""Package objects as the admin API shows them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ods.stages import Stage
+
+
+class Status(StrEnum):
+    PUBLISHING = "Publishing"
+    DOWNLOADING = "Downloading"
+    PUBLIC = "Public"
+    FAILED = "Failed"
+
+
+PACKAGE_EXAMPLE: dict[str, Any] = {
+    "created": "2017-11-11T03:15:54",
+    "created_ts": 1510370154,
+    "file_size": 3438044,
+    "file_size_hr": "3.3 MB",
+    "filename": "NoMAD.pkg",
+    "id": 1,
+    "sha1": "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345",
+    "sha256": "9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+    "stage": "Prod",
+    "status": "Public",
+    "status_reason": None,
+    "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+}
+
+
+class PackageOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [PACKAGE_EXAMPLE]})
+
+    created: str
+    created_ts: int
+    file_size: int
+    file_size_hr: str
+    filename: str
+    id: int
+    sha1: str
+    sha256: str
+    stage: Stage
+    status: Status
+    status_reason: str | None = Field(description="Why the package is Failed, when it is.")
+    uuid: str
+
+
+class ChunkOut(BaseModel):
+    index: int
+    sha1: str
+    sha256: str
+
+
+class PackageDetail(PackageOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                PACKAGE_EXAMPLE
+                | {
+                    "chunks": [
+                        {
+                            "index": 0,
+                            "sha1": "5d41402abc4b2a76b9719d911017c592aabbccdd",
+                            "sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e"
+                            "1b161e5c1fa7425e73043362938b9824",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    chunks: list[ChunkOut]
+
+
+class PackageList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [PACKAGE_EXAMPLE]}]})
+
+    items: list[PackageOut]
+    total: int = Field(description="How many packages match, across all pages.")
+
+
+class UploadResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "filename": "NoMAD.pkg",
+                    "sha1": "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345",
+                    "sha256": "9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                    "id": 1,
+                    "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+                    "file_size": 3438044,
+                    "stage": "Prod",
+                    "status": "Public",
+                    "replaced": False,
+                }
+            ]
+        }
+    )
+
+    filename: str
+    sha1: str
+    sha256: str
+    id: int
+    uuid: str
+    file_size: int
+    stage: Stage
+    status: Status
+    replaced: bool
+
+
+class StageChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"stage": "Prod"}]})
+
+    stage: Stage

@@ -1,0 +1,336 @@
+"""Package operations: publish an upload, list, look up, delete, change stage, recover."""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from sqlalchemy import Row, delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ods.db import Database
+from ods.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from ods.events import record_event
+from ods.humanize import iso, size_hr, timestamp
+from ods.models import Chunk, Package, utcnow
+from ods.packages.schemas import (
+    ChunkOut,
+    PackageDetail,
+    PackageOut,
+    Status,
+    UploadResult,
+)
+from ods.packages.storage import PackageFiles
+from ods.packages.upload import UploadForm, UploadParser, multipart_boundary
+from ods.stages import Stage
+
+log = logging.getLogger(__name__)
+
+PACKAGE_COLUMNS = (
+    Package.id,
+    Package.uuid,
+    Package.filename,
+    Package.file_size,
+    Package.sha1,
+    Package.sha256,
+    Package.stage,
+    Package.status,
+    Package.status_reason,
+    Package.created,
+)
+
+
+def parse_stage(value: str) -> Stage:
+    try:
+        return Stage(value.strip().capitalize())
+    except ValueError:
+        raise InvalidInput(f"Unknown stage {value!r}; use Dev, Test or Prod.") from None
+
+
+def is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def package_dict(row: Row[Any] | Package | Any) -> dict[str, Any]:
+    return {
+        "created": iso(row.created),
+        "created_ts": timestamp(row.created),
+        "file_size": row.file_size,
+        "file_size_hr": size_hr(row.file_size),
+        "filename": row.filename,
+        "id": row.id,
+        "sha1": row.sha1,
+        "sha256": row.sha256,
+        "stage": row.stage,
+        "status": row.status,
+        "status_reason": row.status_reason,
+        "uuid": row.uuid,
+    }
+
+
+async def list_packages(
+    db: Database,
+    *,
+    stage: Stage | None = None,
+    status: Status | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Packages as plain dicts (fast to serialise), and how many match in all."""
+    query = select(*PACKAGE_COLUMNS)
+    count = select(func.count()).select_from(Package)
+    conditions = []
+    if stage is not None:
+        conditions.append(Package.stage == stage.value)
+    if status is not None:
+        conditions.append(Package.status == status.value)
+    if search:
+        conditions.append(Package.filename.contains(search, autoescape=True))
+    if conditions:
+        query = query.where(*conditions)
+        count = count.where(*conditions)
+    query = query.order_by(Package.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    async with db.session() as session:
+        rows = (await session.execute(query)).all()
+        total = len(rows) if limit is None and not offset else await session.scalar(count)
+    return [package_dict(row) for row in rows], int(total or 0)
+
+
+async def _find(session: AsyncSession, ref: str, *, lock: bool = False) -> Package:
+    query = select(Package)
+    if lock:
+        query = query.with_for_update()
+    if ref.isdigit():
+        found = (await session.execute(query.where(Package.id == int(ref)))).scalar_one_or_none()
+        if found is not None:
+            return found
+    found = (await session.execute(query.where(Package.filename == ref))).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"No package with id or filename {ref!r}.")
+    return found
+
+
+async def get_package(db: Database, ref: str) -> PackageDetail:
+    async with db.session() as session:
+        package = await _find(session, ref)
+        chunks = (
+            await session.execute(
+                select(Chunk.index, Chunk.sha1, Chunk.sha256)
+                .where(Chunk.package_id == package.id)
+                .order_by(Chunk.index)
+            )
+        ).all()
+    return PackageDetail(
+        **package_dict(package),
+        chunks=[ChunkOut(index=c.index, sha1=c.sha1, sha256=c.sha256) for c in chunks],
+    )
+
+
+async def find_public(db: Database, filename: str) -> Package | None:
+    async with db.session() as session:
+        query = select(Package).where(
+            Package.filename == filename, Package.status == Status.PUBLIC.value
+        )
+        return (await session.execute(query)).scalar_one_or_none()
+
+
+def _chunk_rows(package_id: int, form: UploadForm) -> list[dict[str, Any]]:
+    return [
+        {"package_id": package_id, "index": c.index, "sha1": c.sha1, "sha256": c.sha256}
+        for c in form.digests.chunks
+    ]
+
+
+async def _insert_chunks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(Chunk), list(rows[start : start + 1000]))
+
+
+async def publish_upload(
+    db: Database,
+    files: PackageFiles,
+    form: UploadForm,
+    upload_uuid: str,
+    stage: Stage,
+    replace: bool,
+    actor: str,
+) -> UploadResult:
+    """Record the staged upload, move it into the share dir, and mark it Public.
+
+    The row is committed as `Publishing` before the rename, so a crash at any
+    point is finished by `recover()` at the next start.
+    """
+    digests = form.digests
+    replaced = False
+    try:
+        async with db.transaction() as session:
+            existing = (
+                await session.execute(select(Package).where(Package.filename == form.filename))
+            ).scalar_one_or_none()
+            same = existing is not None and existing.sha256 == digests.sha256
+            if same and existing is not None and existing.status == Status.PUBLIC.value:
+                form.staged.unlink(missing_ok=True)
+                return _upload_result(existing, replaced=False)
+            if existing is not None and not replace:
+                raise Conflict(
+                    f"A package named {form.filename!r} exists with other content; "
+                    "send replace=true to replace it."
+                )
+            if existing is not None and existing.status == Status.PUBLISHING.value:
+                raise Conflict(f"{form.filename!r} is being published; try again shortly.")
+            if existing is not None:
+                replaced = True
+                await session.execute(delete(Chunk).where(Chunk.package_id == existing.id))
+                package = existing
+                package.created = utcnow()
+            else:
+                package = Package(filename=form.filename)
+                session.add(package)
+            package.uuid = upload_uuid
+            package.file_size = digests.size
+            package.sha1 = digests.sha1
+            package.sha256 = digests.sha256
+            package.stage = stage.value
+            package.status = Status.PUBLISHING.value
+            package.status_reason = None
+            await session.flush()
+            await _insert_chunks(session, _chunk_rows(package.id, form))
+            verb = "replaced" if replaced else "uploaded"
+            await record_event(
+                session,
+                f"package.{verb}",
+                f"{form.filename} {verb} ({stage.value}, {size_hr(digests.size)})",
+                actor=actor,
+                package_uuid=upload_uuid,
+            )
+            package_id = package.id
+    except IntegrityError:
+        form.staged.unlink(missing_ok=True)
+        raise Conflict(f"A package named {form.filename!r} is being uploaded already.") from None
+    except BaseException:
+        form.staged.unlink(missing_ok=True)
+        raise
+    await files.publish(form.staged, form.filename)
+    async with db.transaction() as session:
+        published = await session.get(Package, package_id)
+        assert published is not None
+        published.status = Status.PUBLIC.value
+        return _upload_result(published, replaced=replaced)
+
+
+def _upload_result(package: Package, *, replaced: bool) -> UploadResult:
+    return UploadResult(
+        filename=package.filename,
+        sha1=package.sha1,
+        sha256=package.sha256,
+        id=package.id,
+        uuid=package.uuid,
+        file_size=package.file_size,
+        stage=Stage(package.stage),
+        status=Status(package.status),
+        replaced=replaced,
+    )
+
+
+async def delete_package(db: Database, files: PackageFiles, ref: str, actor: str) -> None:
+    async with db.transaction() as session:
+        package = await _find(session, ref, lock=True)
+        if package.status == Status.PUBLISHING.value:
+            raise Conflict(f"{package.filename!r} is being published; try again shortly.")
+        filename = package.filename
+        await session.delete(package)
+        await record_event(
+            session,
+            "package.deleted",
+            f"{filename} deleted",
+            actor=actor,
+            package_uuid=package.uuid,
+        )
+    await files.remove(filename)
+
+
+async def change_stage(db: Database, ref: str, stage: Stage, actor: str) -> PackageOut:
+    async with db.transaction() as session:
+        package = await _find(session, ref, lock=True)
+        previous = package.stage
+        if previous != stage.value:
+            package.stage = stage.value
+            await record_event(
+                session,
+                "package.stage_changed",
+                f"{package.filename} moved from {previous} to {stage.value}",
+                actor=actor,
+                package_uuid=package.uuid,
+            )
+        return PackageOut.model_validate(package_dict(package))
+
+
+async def recover(db: Database, files: PackageFiles) -> None:
+    """Finish publishes a crash interrupted; remove uploads that never completed."""
+    async with db.transaction() as session:
+        publishing = (
+            await session.execute(select(Package).where(Package.status == Status.PUBLISHING.value))
+        ).scalars()
+        keep: set[str] = set()
+        for package in publishing:
+            staged = files.upload(package.uuid)
+            if staged.exists():
+                await files.publish(staged, package.filename)
+            if files.published(package.filename).exists():
+                package.status = Status.PUBLIC.value
+                log.info("finished publishing %s after a restart", package.filename)
+            else:
+                package.status = Status.FAILED.value
+                package.status_reason = "The file was lost while it was being published."
+            keep.add(staged.name)
+    for leftover in files.leftover_uploads():
+        if leftover.name not in keep:
+            log.info("removing interrupted upload %s", leftover.name)
+            leftover.unlink(missing_ok=True)
+
+
+def new_upload_uuid() -> str:
+    return str(uuidlib.uuid4())
+
+
+async def upload_package(
+    db: Database,
+    files: PackageFiles,
+    stream: AsyncIterator[bytes],
+    *,
+    content_type: str | None,
+    content_length: str | None,
+    max_size: int,
+    stage: Stage | None,
+    replace: bool,
+    actor: str,
+) -> UploadResult:
+    """Stream a multipart upload into staging, hashing as it goes, then publish it."""
+    boundary = multipart_boundary(content_type)
+    if content_length and content_length.isdigit() and int(content_length) > max_size + 64 * 1024:
+        raise PayloadTooLarge(
+            f"The upload ({content_length} bytes) is larger than the limit of {max_size} bytes "
+            "(ODS_MAX_UPLOAD_SIZE)."
+        )
+    upload_uuid = new_upload_uuid()
+
+    def check_field(name: str, value: str) -> None:
+        if name == "stage":
+            parse_stage(value)
+
+    parser = UploadParser(boundary, lambda: files.upload(upload_uuid), max_size, check_field)
+    form = await parser.feed(stream)
+    try:
+        if "stage" in form.fields:
+            stage = parse_stage(form.fields["stage"])
+        replace = replace or is_true(form.fields.get("replace"))
+    except BaseException:
+        form.staged.unlink(missing_ok=True)
+        raise
+    return await publish_upload(db, files, form, upload_uuid, stage or Stage.PROD, replace, actor)

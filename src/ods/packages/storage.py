@@ -1,0 +1,39 @@
+"""Where package files live, and the atomic, durable move that publishes them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+
+class PackageFiles:
+    """The share dir (published files) and the staging dir (files in flight)."""
+
+    def __init__(self, share_dir: Path, staging_dir: Path) -> None:
+        self.share_dir = share_dir
+        self.staging_dir = staging_dir
+
+    def published(self, filename: str) -> Path:
+        return self.share_dir / filename
+
+    def upload(self, uuid: str) -> Path:
+        return self.staging_dir / f"upload-{uuid}.part"
+
+    async def publish(self, staged: Path, filename: str) -> None:
+        """Rename into the share dir (atomic) and make the rename durable."""
+        await asyncio.to_thread(self._publish, staged, self.published(filename))
+
+    def _publish(self, staged: Path, target: Path) -> None:
+        os.replace(staged, target)
+        fd = os.open(self.share_dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    async def remove(self, filename: str) -> None:
+        await asyncio.to_thread(self.published(filename).unlink, True)
+
+    def leftover_uploads(self) -> list[Path]:
+        return sorted(self.staging_dir.glob("upload-*.part"))

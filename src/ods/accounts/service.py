@@ -226,7 +226,7 @@ async def authenticate(db: Database, raw: str) -> Principal:
         ).one_or_none()
     if row is None:
         raise Unauthorized("The token is not valid (revoked, or never issued); log in again.")
-    token, user = row.tuple()
+    token, user = row
     now = utcnow()
     if token.expires is not None and token.expires <= now:
         raise Unauthorized("The token has expired; log in again.")

@@ -1,0 +1,1 @@
+"""Mesh replication: peer registration, signed peer API, jobs, reconciliation."""

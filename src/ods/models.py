@@ -85,6 +85,12 @@ class Package(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Where this version was first uploaded, and the peer it is being fetched from.
+    origin_iss: Mapped[str | None] = mapped_column(String(32))
+    source_peer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("peers.id", ondelete="SET NULL", name="fk_packages_source_peer_id")
+    )
+    chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Chunk(Base):
@@ -111,3 +117,60 @@ class Event(Base):
     message: Mapped[str] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(150))
     package_uuid: Mapped[str | None] = mapped_column(String(36))
+
+
+class Job(Base):
+    """A unit of background work. The row is the truth; the queue only carries its key."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(190), unique=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_after: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Peer(Base):
+    """Another ODS this one is registered with, and the state of the link."""
+
+    __tablename__ = "peers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    iss: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(String(1024))
+    stage: Mapped[str] = mapped_column(String(8))
+    firewalled_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    registered_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_contact: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    reachable: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Nonce(Base):
+    """A signed request's nonce, kept past the signature window so it cannot be replayed."""
+
+    __tablename__ = "nonces"
+
+    sender: Mapped[str] = mapped_column(String(32), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class Tombstone(Base):
+    """A package version that was deleted or replaced, so the mesh does not bring it back."""
+
+    __tablename__ = "tombstones"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    filename: Mapped[str] = mapped_column(FilenameType)
+    reason: Mapped[str] = mapped_column(String(16))
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)

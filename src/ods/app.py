@@ -11,11 +11,13 @@ from fastapi import FastAPI
 import ods
 from ods import identity, migrate
 from ods.accounts.service import ensure_admin
-from ods.api import admin, auth, health, packages, share, users
+from ods.api import admin, auth, health, network, packages, peer, share, users
 from ods.config import Settings
 from ods.context import Context
 from ods.errors import ServerMisconfigured, install_error_handlers
 from ods.packages.service import recover
+from ods.sync.jobs import resume_jobs
+from ods.sync.queue import InProcessQueue
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +34,12 @@ async def start(context: Context) -> None:
         await migrate.upgrade(context.db.engine)
     elif not await migrate.is_current(context.db.engine):
         raise ServerMisconfigured("The database schema is not current: run `ods db upgrade` first.")
-    await identity.ensure_identity(context.db, context.cipher)
+    me = await identity.ensure_identity(context.db, context.cipher)
+    context.iss = me.iss
     await ensure_admin(context.db, context.settings.admin_password)
     await recover(context.db, context.files)
+    if isinstance(context.queue, InProcessQueue):
+        await resume_jobs(context, reclaim_all_running=True)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -46,7 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.context = context
             yield
         finally:
-            await context.db.dispose()
+            await context.close()
 
     app = FastAPI(
         title="ODS admin API",
@@ -55,8 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (auth.router, admin.router, packages.router, users.router):
+    for router in (auth.router, admin.router, packages.router, network.router, users.router):
         app.include_router(router)
+    app.include_router(peer.router)
     app.include_router(share.router)
     app.include_router(health.router)
     return app

@@ -1,14 +1,24 @@
-"""What a running server holds: settings, database, files. Built by the app's lifespan."""
+"""What a running server or worker holds: settings, database, files, HTTP client, queue.
+
+Built from settings by the app's lifespan (and by `ods worker`), closed with it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpx
+
+import ods
 from ods.accounts.throttle import LoginThrottle
 from ods.config import Settings
 from ods.crypto import FieldCipher
 from ods.db import Database
 from ods.packages.storage import PackageFiles
+from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
+
+HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+JOB_CONCURRENCY = 8
 
 
 @dataclass
@@ -18,14 +28,38 @@ class Context:
     cipher: FieldCipher
     files: PackageFiles
     throttle: LoginThrottle
+    http: httpx.AsyncClient
+    queue: JobQueue = field(init=False)
+    iss: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Context:
+        """A context; its queue runs jobs in-process unless REDIS_URL hands them to workers."""
         assert settings.database_url is not None
-        return cls(
+        context = cls(
             settings=settings,
             db=Database(settings.database_url),
             cipher=FieldCipher(settings.database_key_bytes),
             files=PackageFiles(settings.share_dir, settings.staging_dir),
             throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds),
+            http=httpx.AsyncClient(
+                timeout=HTTP_TIMEOUT,
+                headers={"User-Agent": f"ODS/{ods.__version__}"},
+                follow_redirects=False,
+            ),
         )
+        if settings.redis_url:
+            context.queue = ArqQueue(settings.redis_url)
+        else:
+            from ods.sync.jobs import run_job
+
+            async def run(key: str) -> None:
+                await run_job(context, key)
+
+            context.queue = InProcessQueue(run, JOB_CONCURRENCY)
+        return context
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.http.aclose()
+        await self.db.dispose()

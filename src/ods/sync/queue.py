@@ -1,0 +1,98 @@
+"""Two queue backends behind one interface; both carry only a job's key.
+
+`InProcessQueue` (the default) runs jobs as asyncio tasks in the server
+process, a bounded number at a time. `ArqQueue` puts them on Redis for
+`ods worker` processes, which run the same job function. Either way the
+job's row in the database is the truth, so a lost queue entry is found
+again at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+ARQ_FUNCTION = "run_job"
+
+RunJob = Callable[[str], Awaitable[None]]
+
+
+class JobQueue(Protocol):
+    async def enqueue(self, key: str, attempt: int, defer: float = 0.0) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class InProcessQueue:
+    """Runs jobs in this process with bounded concurrency."""
+
+    def __init__(self, run: RunJob, concurrency: int) -> None:
+        self._run = run
+        self._slots = asyncio.Semaphore(concurrency)
+        self._waiting: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def depth(self) -> int:
+        return len(self._tasks)
+
+    async def enqueue(self, key: str, attempt: int, defer: float = 0.0) -> None:
+        if self._closed or key in self._waiting:
+            return
+        self._waiting.add(key)
+        task = asyncio.create_task(self._execute(key, defer), name=f"job {key}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _execute(self, key: str, defer: float) -> None:
+        if defer > 0:
+            await asyncio.sleep(defer)
+        async with self._slots:
+            self._waiting.discard(key)
+            try:
+                await self._run(key)
+            except Exception:
+                log.exception("job %s crashed", key)
+
+    async def close(self) -> None:
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+class ArqQueue:
+    """Puts job keys on Redis for `ods worker` (arq)."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self._pool: object | None = None
+
+    async def _connect(self) -> object:
+        if self._pool is None:
+            from arq import create_pool
+            from arq.connections import RedisSettings
+
+            self._pool = await create_pool(RedisSettings.from_dsn(self.redis_url))
+        return self._pool
+
+    async def enqueue(self, key: str, attempt: int, defer: float = 0.0) -> None:
+        pool = await self._connect()
+        await pool.enqueue_job(  # type: ignore[attr-defined]
+            ARQ_FUNCTION, key, _job_id=f"{key}#{attempt}", _defer_by=defer or None
+        )
+
+    async def ping(self) -> None:
+        pool = await self._connect()
+        await pool.ping()  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()  # type: ignore[attr-defined]
+            self._pool = None

@@ -1,0 +1,103 @@
+"""A mesh of in-process ODS apps that reach each other through httpx.ASGITransport."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from ods.app import create_app
+from ods.config import load_settings
+from ods.context import Context
+from tests.conftest import NEW_PASSWORD, TEST_DATABASE_KEY
+
+
+class MeshTransport(httpx.AsyncBaseTransport):
+    """Routes each request to the app whose host it names; unknown hosts are unreachable."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, httpx.ASGITransport] = {}
+        self.down: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        transport = self.routes.get(host)
+        if transport is None or host in self.down:
+            raise httpx.ConnectError(f"connection refused by {host}", request=request)
+        return await transport.handle_async_request(request)
+
+
+@dataclass
+class Node:
+    name: str
+    url: str
+    app: FastAPI
+    admin: httpx.AsyncClient
+
+    @property
+    def context(self) -> Context:
+        context: Context = self.app.state.context
+        return context
+
+    async def about(self) -> dict[str, object]:
+        response = await self.admin.get("/api/admin/about")
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    async def register_with(self, other: Node) -> httpx.Response:
+        about = await other.about()
+        return await self.admin.post(
+            "/api/admin/register",
+            json={"url": other.url, "iss_id": about["iss"], "key": about["key"]},
+        )
+
+
+class Mesh:
+    def __init__(self, root: Path, stack: contextlib.AsyncExitStack) -> None:
+        self.root = root
+        self.stack = stack
+        self.transport = MeshTransport()
+        self.nodes: dict[str, Node] = {}
+
+    async def add(self, name: str, *, stage: str = "Dev", configure: bool = True) -> Node:
+        settings = load_settings(
+            data_dir=self.root / name,
+            database_url=f"sqlite:///{self.root / name / 'ods.db'}",
+            database_key=TEST_DATABASE_KEY,
+            admin_password=NEW_PASSWORD,
+        )
+        app = create_app(settings)
+        await self.stack.enter_async_context(app.router.lifespan_context(app))
+        context: Context = app.state.context
+        await context.http.aclose()
+        context.http = httpx.AsyncClient(transport=self.transport, timeout=10.0)
+        url = f"http://{name}.test"
+        self.transport.routes[f"{name}.test"] = httpx.ASGITransport(app=app)
+        admin = await self.stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=url)
+        )
+        login = await admin.post(
+            "/api/auth/login", json={"username": "admin", "password": NEW_PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        admin.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        node = Node(name=name, url=url, app=app, admin=admin)
+        if configure:
+            update = await admin.post(
+                "/api/admin/about/update", json={"name": name, "url": url, "stage": stage}
+            )
+            assert update.status_code == 201, update.text
+        self.nodes[name] = node
+        return node
+
+
+@pytest.fixture
+async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield Mesh(tmp_path, stack)

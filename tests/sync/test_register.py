@@ -1,0 +1,156 @@
+"""Registration: both sides store each other; every wrong input is a clear error."""
+
+from __future__ import annotations
+
+import httpx
+
+from ods.identity import new_key
+from ods.sync import signing
+from tests.sync.conftest import Mesh
+
+
+async def test_registration_stores_both_sides(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a", stage="Dev")
+    b = await mesh.add("ods-b", stage="Prod")
+    response = await a.register_with(b)
+    assert response.status_code == 201, response.text
+    peer = response.json()
+    assert peer["name"] == "ods-b"
+    assert peer["url"] == b.url
+    assert peer["stage"] == "Prod"
+    assert peer["reachable"] is True
+
+    listed_a = (await a.admin.get("/api/admin/registered_ods")).json()["items"]
+    listed_b = (await b.admin.get("/api/admin/registered_ods")).json()["items"]
+    assert [p["iss"] for p in listed_a] == [(await b.about())["iss"]]
+    assert [p["iss"] for p in listed_b] == [(await a.about())["iss"]]
+    assert listed_b[0]["url"] == a.url
+    assert listed_b[0]["stage"] == "Dev"
+    assert set(listed_a[0]) >= {
+        "firewalled_mode",
+        "id",
+        "name",
+        "registered_on",
+        "registered_on_ts",
+        "stage",
+        "url",
+    }
+
+
+async def test_link_secret_is_not_stored_in_clear(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    assert (await a.register_with(b)).status_code == 201
+    db_bytes = (mesh.root / "ods-a" / "ods.db").read_bytes()
+    wal = mesh.root / "ods-a" / "ods.db-wal"
+    if wal.exists():
+        db_bytes += wal.read_bytes()
+    key = str((await a.about())["key"])
+    assert key.encode() not in db_bytes
+    assert b"v1:" in db_bytes
+
+
+async def test_wrong_key_is_refused_and_nothing_is_stored(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    about = await b.about()
+    response = await a.admin.post(
+        "/api/admin/register", json={"url": b.url, "iss_id": about["iss"], "key": new_key()}
+    )
+    assert response.status_code == 400
+    assert "key" in response.json()["message"]
+    for node in (a, b):
+        assert (await node.admin.get("/api/admin/registered_ods")).json()["items"] == []
+
+
+async def test_wrong_iss_is_refused(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    about = await b.about()
+    response = await a.admin.post(
+        "/api/admin/register", json={"url": b.url, "iss_id": "0" * 32, "key": about["key"]}
+    )
+    assert response.status_code == 400
+    assert "another server" in response.json()["message"]
+    assert "iss" in response.json()["message"]
+
+
+async def test_unreachable_url_is_a_clear_error(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    response = await a.admin.post(
+        "/api/admin/register",
+        json={"url": "http://nowhere.test", "iss_id": "1" * 32, "key": new_key()},
+    )
+    assert response.status_code == 502
+    body = response.json()
+    assert body["error"] == "peer_unreachable"
+    assert "nowhere.test" in body["message"]
+
+
+async def test_registering_twice_is_a_conflict(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    assert (await a.register_with(b)).status_code == 201
+    again = await a.register_with(b)
+    assert again.status_code == 409
+    assert "registered already" in again.json()["message"]
+
+
+async def test_registering_with_itself_is_refused(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    response = await a.register_with(a)
+    assert response.status_code == 400
+    assert "itself" in response.json()["message"]
+
+
+async def test_name_and_url_must_be_set_first(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a", configure=False)
+    b = await mesh.add("ods-b")
+    response = await a.register_with(b)
+    assert response.status_code == 400
+    assert "name and url" in response.json()["message"]
+
+
+async def test_bad_bodies_are_refused(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    for body in (
+        {"url": "ftp://x", "iss_id": "1" * 32, "key": new_key()},
+        {"url": "http://x.test", "iss_id": "not-an-iss", "key": new_key()},
+        {"url": "http://x.test", "iss_id": "1" * 32},
+        {"url": "http://x.test", "iss_id": "1" * 32, "key": "short"},
+    ):
+        response = await a.admin.post("/api/admin/register", json=body)
+        assert response.status_code in (400, 422), (body, response.text)
+        assert set(response.json()) == {"error", "message", "details"}
+
+
+async def test_unregister_removes_both_sides(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    peer_id = (await a.register_with(b)).json()["id"]
+    response = await a.admin.delete(f"/api/admin/registered_ods/{peer_id}")
+    assert response.status_code == 204
+    assert (await a.admin.get("/api/admin/registered_ods")).json()["items"] == []
+    assert (await b.admin.get("/api/admin/registered_ods")).json()["items"] == []
+    assert (await a.admin.delete(f"/api/admin/registered_ods/{peer_id}")).status_code == 404
+
+
+async def test_peer_api_refuses_unsigned_and_unknown_senders(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    async with httpx.AsyncClient(transport=mesh.transport) as raw:
+        unsigned = await raw.post(f"{b.url}/api/ods/unregister", json={})
+        assert unsigned.status_code == 401
+        assert "missing header" in unsigned.json()["message"]
+        b_iss = str((await b.about())["iss"])
+        headers = signing.sign(
+            b"x" * 32,
+            method="POST",
+            target="/api/ods/unregister",
+            body=b"{}",
+            sender=str((await a.about())["iss"]),
+            receiver=b_iss,
+        )
+        unknown = await raw.post(f"{b.url}/api/ods/unregister", content=b"{}", headers=headers)
+        assert unknown.status_code == 401
+        assert "no registered peer" in unknown.json()["message"]

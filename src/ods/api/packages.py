@@ -19,6 +19,7 @@ from ods.packages.schemas import (
     UploadResult,
 )
 from ods.stages import Stage
+from ods.sync import replication
 
 router = APIRouter(
     prefix="/api/admin",
@@ -60,7 +61,7 @@ async def _upload(
     stage: Stage | None,
     replace: bool,
 ) -> UploadResult:
-    return await service.upload_package(
+    result = await service.upload_package(
         context.db,
         context.files,
         request.stream(),
@@ -71,6 +72,8 @@ async def _upload(
         replace=replace,
         actor=principal.username,
     )
+    await replication.announce(context, result.uuid)
+    return result
 
 
 StageQuery = Annotated[

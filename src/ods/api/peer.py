@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from ods.api.deps import ContextDep
 from ods.errors import ErrorBody
-from ods.sync import peers
+from ods.sync import fetch, peers, replication
 from ods.sync.client import PEER_API, PeerLink
-from ods.sync.schemas import RegistrationAnswer
+from ods.sync.schemas import Inventory, Notification, PackageManifest, RegistrationAnswer
 
 router = APIRouter(
     prefix=PEER_API,
@@ -50,3 +50,34 @@ async def accept_unregistration(peer: SignedPeer, context: ContextDep) -> Respon
     """The peer forgot this server; forget it too."""
     await peers.accept_unregistration(context, peer)
     return Response(status_code=204)
+
+
+@router.post("/notify", operation_id="peer_notify", status_code=202)
+async def notify(body: Notification, peer: SignedPeer, context: ContextDep) -> Response:
+    """A package version is available at the sender; fetch it unless it is known here."""
+    await fetch.accept_notification(context, peer, body)
+    return Response(status_code=202)
+
+
+@router.get("/packages", operation_id="peer_inventory")
+async def inventory(_: SignedPeer, context: ContextDep) -> Inventory:
+    """Every package published here, for reconciliation and polling."""
+    return await replication.inventory(context)
+
+
+@router.get("/packages/{uuid}", operation_id="peer_package")
+async def package(uuid: str, _: SignedPeer, context: ContextDep) -> PackageManifest:
+    """One published package with the digests of its chunks."""
+    return await replication.manifest(context, uuid)
+
+
+@router.get(
+    "/packages/{uuid}/chunks/{index}",
+    operation_id="peer_chunk",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def chunk(uuid: str, index: int, _: SignedPeer, context: ContextDep) -> Response:
+    """The bytes of one 1 MiB chunk."""
+    data = await replication.read_chunk(context, uuid, index)
+    return Response(content=data, media_type="application/octet-stream")

@@ -20,6 +20,10 @@ class PackageFiles:
     def upload(self, uuid: str) -> Path:
         return self.staging_dir / f"upload-{uuid}.part"
 
+    def download(self, uuid: str) -> Path:
+        """A package being fetched from a peer; kept across restarts to resume."""
+        return self.staging_dir / f"download-{uuid}.part"
+
     async def publish(self, staged: Path, filename: str) -> None:
         """Rename into the share dir (atomic) and make the rename durable."""
         await asyncio.to_thread(self._publish, staged, self.published(filename))

@@ -124,3 +124,42 @@ class PeerClient:
                 f"{self.link.name or self.link.url} refused {path}: {refusal(response)}"
             )
         return response
+
+
+class ChunkTooLarge(Exception):
+    pass
+
+
+async def fetch_bytes(
+    http: httpx.AsyncClient,
+    *,
+    own_iss: str,
+    link: PeerLink,
+    path: str,
+    limit: int,
+    stall_seconds: float,
+) -> bytes:
+    """GET a signed peer resource, reading at most `limit` bytes; a stalled read aborts."""
+    headers = signing.sign(
+        link.secret,
+        method="GET",
+        target=PEER_API + path,
+        body=b"",
+        sender=own_iss,
+        receiver=link.iss,
+    )
+    url = peer_api_url(link.url, path)
+    timeout = httpx.Timeout(stall_seconds, connect=10.0)
+    received = bytearray()
+    try:
+        async with http.stream("GET", url, headers=headers, timeout=timeout) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise PeerRefused(f"{link.name or link.url} refused {path}: {refusal(response)}")
+            async for part in response.aiter_bytes():
+                received += part
+                if len(received) > limit:
+                    raise ChunkTooLarge(f"{path} sent more than the {limit} bytes declared")
+    except httpx.HTTPError as exc:
+        raise PeerUnreachable(describe_http_error(link.url, exc)) from None
+    return bytes(received)

@@ -33,6 +33,7 @@ LEASE = dt.timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 300.0
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[None]]
+FailureHandler = Callable[["Context", dict[str, Any], str], Awaitable[None]]
 
 
 class RetryLater(Exception):
@@ -44,19 +45,24 @@ class JobFailed(Exception):
 
 
 class JobKind:
-    def __init__(self, handler: Handler, max_attempts: int) -> None:
+    def __init__(
+        self, handler: Handler, max_attempts: int, on_failure: FailureHandler | None
+    ) -> None:
         self.handler = handler
         self.max_attempts = max_attempts
+        self.on_failure = on_failure
 
 
 KINDS: dict[str, JobKind] = {}
 
 
-def job(kind: str, *, max_attempts: int = 8) -> Callable[[Handler], Handler]:
-    """Register a handler for a kind of job."""
+def job(
+    kind: str, *, max_attempts: int = 8, on_failure: FailureHandler | None = None
+) -> Callable[[Handler], Handler]:
+    """Register a handler for a kind of job; `on_failure` runs when it gives up."""
 
     def register(handler: Handler) -> Handler:
-        KINDS[kind] = JobKind(handler, max_attempts)
+        KINDS[kind] = JobKind(handler, max_attempts, on_failure)
         return handler
 
     return register
@@ -122,6 +128,14 @@ async def _finish(context: Context, key: str, status: str, error: str | None = N
         )
 
 
+async def _give_up(
+    context: Context, kind: JobKind, key: str, payload: dict[str, Any], reason: str
+) -> None:
+    await _finish(context, key, FAILED, reason)
+    if kind.on_failure is not None:
+        await kind.on_failure(context, payload, reason)
+
+
 async def run_job(context: Context, key: str) -> None:
     """Claim the job, run its handler, record the outcome. Safe to call twice."""
     row = await _claim(context, key)
@@ -131,17 +145,20 @@ async def run_job(context: Context, key: str) -> None:
     if kind is None:
         await _finish(context, key, FAILED, f"unknown job kind {row.kind!r}")
         return
+    payload = json.loads(row.payload)
     try:
-        await kind.handler(context, json.loads(row.payload))
+        await kind.handler(context, payload)
     except JobFailed as exc:
         log.warning("job %s failed: %s", key, exc)
-        await _finish(context, key, FAILED, str(exc))
+        await _give_up(context, kind, key, payload, str(exc))
         return
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
+        if not isinstance(exc, RetryLater):
+            log.exception("job %s raised", key)
         if row.attempts >= kind.max_attempts:
             log.warning("job %s failed after %d attempts: %s", key, row.attempts, reason)
-            await _finish(context, key, FAILED, reason)
+            await _give_up(context, kind, key, payload, reason)
             return
         delay = backoff(row.attempts)
         log.info("job %s will retry in %.1f s: %s", key, delay, reason)

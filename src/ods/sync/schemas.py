@@ -90,3 +90,43 @@ class PeerRegistration(ServerCard):
 
 class RegistrationAnswer(ServerCard):
     proof: str = Field(description="HMAC with the link secret: the answer comes from the peer.")
+
+
+class ChunkDigests(BaseModel):
+    index: int
+    sha1: str
+    sha256: str
+
+
+class PackageCard(BaseModel):
+    """One package version as peers describe it to each other."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uuid: str = Field(max_length=36)
+    filename: str = Field(max_length=255)
+    file_size: int = Field(ge=0)
+    sha1: str = Field(pattern=r"^[0-9a-f]{40}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    stage: Stage
+    created_ts: int
+    origin_iss: str | None = None
+
+
+class PackageManifest(PackageCard):
+    chunks: list[ChunkDigests]
+
+
+class Inventory(BaseModel):
+    """What a peer has published, for reconciliation and polling."""
+
+    packages: list[PackageCard]
+
+
+class Notification(BaseModel):
+    """`POST /api/ods/notify`: a package version is available at the sender."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uuid: str = Field(max_length=36)
+    stage: Stage

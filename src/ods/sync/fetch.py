@@ -1,0 +1,373 @@
+"""The receiving side of replication: take a notification, fetch, verify, publish, relay.
+
+A fetch writes every 1 MiB chunk in place into one staging file, several
+chunks in flight at once, each checked against its SHA-256 and SHA1 before
+it is written. After a crash or restart the staging file is the state: the
+chunks in it that match their digests are kept, only the others are
+fetched. When every chunk is in, the whole file's SHA-256 and SHA1 are
+checked, and it is published the way uploads are (Publishing, rename,
+Public), then announced to this server's own peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import insert, select, update
+
+from ods.errors import InvalidInput, OdsError
+from ods.events import record_event
+from ods.humanize import size_hr
+from ods.identity import get_identity
+from ods.models import Chunk, Package, Tombstone, utcnow
+from ods.packages.digest import CHUNK_SIZE
+from ods.packages.naming import check_filename
+from ods.packages.schemas import Status
+from ods.stages import Stage
+from ods.sync import jobs, peers, replication
+from ods.sync.client import ChunkTooLarge, PeerClient, PeerLink, fetch_bytes
+from ods.sync.schemas import Notification, PackageManifest
+
+if TYPE_CHECKING:
+    from ods.context import Context
+
+log = logging.getLogger(__name__)
+
+PARALLEL_CHUNKS = 4
+STALL_SECONDS = 30.0
+CHUNK_TRIES = 3
+PROGRESS_INTERVAL = 1.0
+
+
+class BadChunk(Exception):
+    pass
+
+
+@dataclass
+class Progress:
+    """A download in flight, as the package object shows it."""
+
+    chunks_total: int
+    chunks_done: int
+    bytes_done: int
+    source: str
+    started: float = field(default_factory=time.monotonic)
+    bytes_this_run: int = 0
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.bytes_this_run / elapsed if elapsed > 0 else 0.0
+
+
+DOWNLOADS: dict[str, Progress] = {}
+
+
+def fetch_key(uuid: str) -> str:
+    return f"fetch:{uuid}"
+
+
+def chunk_count(size: int) -> int:
+    return -(-size // CHUNK_SIZE)
+
+
+async def accept_notification(context: Context, link: PeerLink, note: Notification) -> bool:
+    """Queue a fetch unless this server has, is fetching, or refuses the package."""
+    me = await get_identity(context.db, context.cipher)
+    if not me.stage.accepts(note.stage):
+        return False
+    async with context.db.transaction() as session:
+        known = await session.scalar(select(Package.id).where(Package.uuid == note.uuid))
+        buried = await session.scalar(select(Tombstone.uuid).where(Tombstone.uuid == note.uuid))
+        if known is not None or buried is not None:
+            return False
+        await jobs.add_job(
+            session, "fetch", fetch_key(note.uuid), {"uuid": note.uuid, "peer": link.iss}
+        )
+    await jobs.dispatch(context, [fetch_key(note.uuid)])
+    return True
+
+
+def check_manifest(manifest: PackageManifest, uuid: str) -> None:
+    if manifest.uuid != uuid:
+        raise jobs.JobFailed(f"the peer described another package ({manifest.uuid})")
+    try:
+        check_filename(manifest.filename)
+    except InvalidInput as exc:
+        raise jobs.JobFailed(f"the peer's filename is not acceptable: {exc.message}") from None
+    indices = [chunk.index for chunk in manifest.chunks]
+    if indices != list(range(chunk_count(manifest.file_size))):
+        raise jobs.JobFailed("the peer's chunk list does not match the file size")
+
+
+async def _start_row(context: Context, manifest: PackageManifest, link: PeerLink) -> int | None:
+    """The Downloading row for this version; None when the filename holds another version."""
+    async with context.db.transaction() as session:
+        row = (
+            await session.execute(select(Package).where(Package.uuid == manifest.uuid))
+        ).scalar_one_or_none()
+        if row is not None:
+            if row.status == Status.FAILED.value:
+                row.status = Status.DOWNLOADING.value
+                row.status_reason = None
+            row.source_peer_id = link.id
+            return row.id
+        other = (
+            await session.execute(select(Package).where(Package.filename == manifest.filename))
+        ).scalar_one_or_none()
+        if other is not None:
+            await record_event(
+                session,
+                "package.conflict",
+                f"{manifest.filename} from {link.name} (uuid {manifest.uuid}) was not taken: "
+                f"this server has another version (uuid {other.uuid})",
+                package_uuid=manifest.uuid,
+            )
+            return None
+        package = Package(
+            uuid=manifest.uuid,
+            filename=manifest.filename,
+            file_size=manifest.file_size,
+            sha1=manifest.sha1,
+            sha256=manifest.sha256,
+            stage=manifest.stage.value,
+            status=Status.DOWNLOADING.value,
+            origin_iss=manifest.origin_iss or link.iss,
+            source_peer_id=link.id,
+            chunks_done=0,
+        )
+        session.add(package)
+        await session.flush()
+        rows = [
+            {"package_id": package.id, "index": c.index, "sha1": c.sha1, "sha256": c.sha256}
+            for c in manifest.chunks
+        ]
+        for start in range(0, len(rows), 1000):
+            await session.execute(insert(Chunk), rows[start : start + 1000])
+        await record_event(
+            session,
+            "package.downloading",
+            f"{manifest.filename} ({size_hr(manifest.file_size)}) is coming from {link.name}",
+            package_uuid=manifest.uuid,
+        )
+        return package.id
+
+
+def verified_chunks(path: Path, manifest: PackageManifest) -> set[int]:
+    """Chunks already in the staging file that match their SHA-256."""
+    if not path.exists():
+        return set()
+    good = set()
+    with path.open("rb") as handle:
+        for chunk in manifest.chunks:
+            handle.seek(chunk.index * CHUNK_SIZE)
+            data = handle.read(CHUNK_SIZE)
+            if hashlib.sha256(data).hexdigest() == chunk.sha256:
+                good.add(chunk.index)
+    return good
+
+
+def prepare_staging(path: Path, size: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+
+
+def whole_file_digests(path: Path) -> tuple[str, str]:
+    sha1 = hashlib.sha1(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(CHUNK_SIZE):
+            sha1.update(block)
+            sha256.update(block)
+    return sha1.hexdigest(), sha256.hexdigest()
+
+
+def check_chunk(data: bytes, expected_size: int, sha256: str, sha1: str) -> None:
+    if len(data) != expected_size:
+        raise BadChunk(f"{len(data)} bytes instead of {expected_size}")
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise BadChunk("SHA-256 mismatch")
+    if hashlib.sha1(data, usedforsecurity=False).hexdigest() != sha1:
+        raise BadChunk("SHA1 mismatch")
+
+
+async def _save_progress(context: Context, package_id: int, chunks_done: int) -> None:
+    async with context.db.transaction() as session:
+        await session.execute(
+            update(Package).where(Package.id == package_id).values(chunks_done=chunks_done)
+        )
+
+
+async def fetch_chunks(
+    context: Context,
+    link: PeerLink,
+    manifest: PackageManifest,
+    path: Path,
+    missing: list[int],
+    progress: Progress,
+    package_id: int,
+    job_key: str,
+) -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in missing:
+        queue.put_nowait(index)
+    fd = os.open(path, os.O_WRONLY)
+    last_saved = time.monotonic()
+
+    async def fetch_one(index: int) -> None:
+        digests = manifest.chunks[index]
+        size = min(CHUNK_SIZE, manifest.file_size - index * CHUNK_SIZE)
+        for attempt in range(1, CHUNK_TRIES + 1):
+            try:
+                data = await fetch_bytes(
+                    context.http,
+                    own_iss=context.iss,
+                    link=link,
+                    path=f"/packages/{manifest.uuid}/chunks/{index}",
+                    limit=size,
+                    stall_seconds=STALL_SECONDS,
+                )
+                await asyncio.to_thread(check_chunk, data, size, digests.sha256, digests.sha1)
+            except (BadChunk, ChunkTooLarge) as exc:
+                log.warning(
+                    "chunk %d of %s from %s is bad: %s", index, manifest.filename, link.name, exc
+                )
+                if attempt == CHUNK_TRIES:
+                    raise jobs.RetryLater(
+                        f"chunk {index} from {link.name} failed verification "
+                        f"{CHUNK_TRIES} times ({exc})"
+                    ) from None
+                continue
+            await asyncio.to_thread(os.pwrite, fd, data, index * CHUNK_SIZE)
+            progress.chunks_done += 1
+            progress.bytes_done += size
+            progress.bytes_this_run += size
+            return
+
+    async def worker() -> None:
+        nonlocal last_saved
+        while not queue.empty():
+            await fetch_one(queue.get_nowait())
+            if time.monotonic() - last_saved >= PROGRESS_INTERVAL:
+                last_saved = time.monotonic()
+                await _save_progress(context, package_id, progress.chunks_done)
+                await jobs.touch(context, job_key)
+
+    try:
+        workers = [asyncio.create_task(worker()) for _ in range(min(PARALLEL_CHUNKS, len(missing)))]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        await asyncio.to_thread(os.fsync, fd)
+    finally:
+        os.close(fd)
+
+
+async def _publish(context: Context, package_id: int, path: Path, filename: str) -> None:
+    async with context.db.transaction() as session:
+        await session.execute(
+            update(Package).where(Package.id == package_id).values(status=Status.PUBLISHING.value)
+        )
+    await context.files.publish(path, filename)
+    async with context.db.transaction() as session:
+        package = await session.get(Package, package_id)
+        assert package is not None
+        package.status = Status.PUBLIC.value
+        package.chunks_done = chunk_count(package.file_size)
+        package.created = package.created or utcnow()
+        await record_event(
+            session,
+            "package.available",
+            f"{filename} is available here",
+            package_uuid=package.uuid,
+        )
+
+
+async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> None:
+    client = PeerClient(context.http, context.iss, link)
+    try:
+        response = await client.call("GET", f"/packages/{uuid}")
+        manifest = PackageManifest.model_validate(response.json())
+    except ValidationError:
+        raise jobs.RetryLater(f"{link.name} sent a package description ODS cannot read") from None
+    except OdsError as exc:
+        await peers.record_contact(context, link.id, exc.message)
+        raise jobs.RetryLater(exc.message) from None
+    check_manifest(manifest, uuid)
+    me = await get_identity(context.db, context.cipher)
+    if not me.stage.accepts(Stage(manifest.stage)):
+        return
+    package_id = await _start_row(context, manifest, link)
+    if package_id is None:
+        return
+    path = context.files.download(uuid)
+    good = await asyncio.to_thread(verified_chunks, path, manifest)
+    if not path.exists():
+        await asyncio.to_thread(prepare_staging, path, manifest.file_size)
+    missing = [c.index for c in manifest.chunks if c.index not in good]
+    progress = Progress(
+        chunks_total=len(manifest.chunks),
+        chunks_done=len(good),
+        bytes_done=sum(min(CHUNK_SIZE, manifest.file_size - i * CHUNK_SIZE) for i in good),
+        source=link.name,
+    )
+    DOWNLOADS[uuid] = progress
+    try:
+        await fetch_chunks(context, link, manifest, path, missing, progress, package_id, job_key)
+    except OdsError as exc:
+        await peers.record_contact(context, link.id, exc.message)
+        raise jobs.RetryLater(exc.message) from None
+    finally:
+        DOWNLOADS.pop(uuid, None)
+    sha1, sha256 = await asyncio.to_thread(whole_file_digests, path)
+    if sha256 != manifest.sha256 or sha1 != manifest.sha1:
+        path.unlink(missing_ok=True)
+        raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
+    await _publish(context, package_id, path, manifest.filename)
+    await peers.record_contact(context, link.id, None)
+    await replication.announce(context, uuid, skip_iss=link.iss)
+
+
+async def mark_failed(context: Context, payload: dict[str, Any], reason: str) -> None:
+    async with context.db.transaction() as session:
+        package = (
+            await session.execute(select(Package).where(Package.uuid == payload["uuid"]))
+        ).scalar_one_or_none()
+        if package is None or package.status != Status.DOWNLOADING.value:
+            return
+        package.status = Status.FAILED.value
+        package.status_reason = reason
+        await record_event(
+            session,
+            "package.failed",
+            f"{package.filename} could not be fetched: {reason}",
+            package_uuid=package.uuid,
+        )
+
+
+@jobs.job("fetch", max_attempts=8, on_failure=mark_failed)
+async def fetch_job(context: Context, payload: dict[str, Any]) -> None:
+    uuid = payload["uuid"]
+    async with context.db.session() as session:
+        status = await session.scalar(select(Package.status).where(Package.uuid == uuid))
+    if status == Status.PUBLIC.value:
+        return
+    link = await peers.link_by_iss(context, payload["peer"])
+    if link is None:
+        raise jobs.JobFailed("the peer that offered it is no longer registered")
+    await fetch(context, uuid, link, fetch_key(uuid))

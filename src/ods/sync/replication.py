@@ -1,0 +1,140 @@
+"""The sending side of replication: what this server offers its peers, and telling them.
+
+After a package becomes Public here, every peer that would accept it (its
+stage is at least the peer's, and the peer is not firewalled) gets a
+`notify` job; the peer fetches the package itself. Peers read this server's
+published packages, their chunk digests and their chunks through the
+signed peer API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from ods.errors import NotFound
+from ods.humanize import timestamp
+from ods.models import Chunk, Package
+from ods.packages.digest import CHUNK_SIZE
+from ods.packages.schemas import Status
+from ods.stages import Stage
+from ods.sync import jobs, peers
+from ods.sync.client import PeerClient
+from ods.sync.schemas import ChunkDigests, Inventory, PackageCard, PackageManifest
+
+if TYPE_CHECKING:
+    from ods.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def card(package: Package) -> PackageCard:
+    return PackageCard(
+        uuid=package.uuid,
+        filename=package.filename,
+        file_size=package.file_size,
+        sha1=package.sha1,
+        sha256=package.sha256,
+        stage=Stage(package.stage),
+        created_ts=timestamp(package.created),
+        origin_iss=package.origin_iss,
+    )
+
+
+async def _public(context: Context, uuid: str) -> Package:
+    async with context.db.session() as session:
+        package = (
+            await session.execute(
+                select(Package).where(Package.uuid == uuid, Package.status == Status.PUBLIC.value)
+            )
+        ).scalar_one_or_none()
+    if package is None:
+        raise NotFound(f"No published package with uuid {uuid}.")
+    return package
+
+
+async def inventory(context: Context) -> Inventory:
+    async with context.db.session() as session:
+        rows = (
+            await session.execute(
+                select(Package).where(Package.status == Status.PUBLIC.value).order_by(Package.id)
+            )
+        ).scalars()
+        return Inventory(packages=[card(package) for package in rows])
+
+
+async def manifest(context: Context, uuid: str) -> PackageManifest:
+    package = await _public(context, uuid)
+    async with context.db.session() as session:
+        chunks = (
+            await session.execute(
+                select(Chunk.index, Chunk.sha1, Chunk.sha256)
+                .where(Chunk.package_id == package.id)
+                .order_by(Chunk.index)
+            )
+        ).all()
+    return PackageManifest(
+        **card(package).model_dump(),
+        chunks=[ChunkDigests(index=i, sha1=s1, sha256=s256) for i, s1, s256 in chunks],
+    )
+
+
+async def read_chunk(context: Context, uuid: str, index: int) -> bytes:
+    package = await _public(context, uuid)
+    count = max(1, -(-package.file_size // CHUNK_SIZE))
+    if index < 0 or index >= count:
+        raise NotFound(f"{package.filename} has no chunk {index} (it has {count}).")
+    path = context.files.published(package.filename)
+
+    def read() -> bytes:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return os.pread(fd, CHUNK_SIZE, index * CHUNK_SIZE)
+        finally:
+            os.close(fd)
+
+    return await asyncio.to_thread(read)
+
+
+def notify_key(uuid: str, peer_iss: str) -> str:
+    return f"notify:{uuid}:{peer_iss}"
+
+
+async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) -> int:
+    """Queue a notification of a Public package to every peer that would take it."""
+    package = await _public(context, uuid)
+    stage = Stage(package.stage)
+    keys = []
+    async with context.db.transaction() as session:
+        for link in await peers.links(context):
+            if link.iss in (skip_iss, package.origin_iss) or link.firewalled_mode:
+                continue
+            if not link.stage.accepts(stage):
+                continue
+            key = notify_key(uuid, link.iss)
+            await jobs.add_job(session, "notify", key, {"uuid": uuid, "peer": link.iss})
+            keys.append(key)
+    await jobs.dispatch(context, keys)
+    return len(keys)
+
+
+@jobs.job("notify", max_attempts=12)
+async def notify_job(context: Context, payload: dict[str, Any]) -> None:
+    link = await peers.link_by_iss(context, payload["peer"])
+    if link is None:
+        return
+    try:
+        package = await _public(context, payload["uuid"])
+    except NotFound:
+        return
+    client = PeerClient(context.http, context.iss, link)
+    try:
+        await client.call("POST", "/notify", {"uuid": package.uuid, "stage": package.stage})
+    except Exception as exc:
+        await peers.record_contact(context, link.id, getattr(exc, "message", str(exc)))
+        raise
+    await peers.record_contact(context, link.id, None)

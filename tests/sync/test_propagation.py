@@ -1,0 +1,82 @@
+"""Propagation through in-process meshes: push, verify, publish, relay."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import os
+
+import httpx
+
+from tests.sync.conftest import Mesh, Node
+
+
+async def upload(node: Node, name: str, data: bytes, stage: str = "Prod") -> dict[str, object]:
+    response = await node.admin.post(
+        "/api/admin/upload", files={"file": (name, data)}, data={"stage": stage}
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def wait_public(node: Node, name: str, within: float = 15.0) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await node.admin.get(f"/api/admin/packages/{name}")
+        if response.status_code == 200 and response.json()["status"] == "Public":
+            body: dict[str, object] = response.json()
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{name} not Public on {node.name}: {response.text[:300]}")
+        await asyncio.sleep(0.05)
+
+
+async def served_sha256(node: Node, name: str) -> str:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=node.app), base_url=node.url
+    ) as client:
+        response = await client.get(f"/share/{name}")
+    assert response.status_code == 200
+    return hashlib.sha256(response.content).hexdigest()
+
+
+async def link_all(nodes: list[Node]) -> None:
+    for a, b in itertools.pairwise(nodes):
+        response = await a.register_with(b)
+        assert response.status_code == 201, response.text
+
+
+async def test_a_package_reaches_a_peer_byte_for_byte(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    await link_all([a, b])
+    data = os.urandom(3 * 1024 * 1024 + 12345)
+    uploaded = await upload(a, "NoMAD.pkg", data)
+    got = await wait_public(b, "NoMAD.pkg")
+    assert got["uuid"] == uploaded["uuid"]
+    assert got["sha1"] == hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    assert await served_sha256(b, "NoMAD.pkg") == hashlib.sha256(data).hexdigest()
+    chunks = (await b.admin.get("/api/admin/packages/NoMAD.pkg")).json()["chunks"]
+    assert len(chunks) == 4
+
+
+async def test_a_chain_relays_to_the_end(mesh: Mesh) -> None:
+    nodes = [await mesh.add(f"ods-{i}") for i in range(4)]
+    await link_all(nodes)
+    data = os.urandom(1024 * 1024 + 7)
+    await upload(nodes[0], "chain.pkg", data)
+    for node in nodes[1:]:
+        await wait_public(node, "chain.pkg")
+        assert await served_sha256(node, "chain.pkg") == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_prod_server_does_not_take_a_dev_package(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a", stage="Dev")
+    b = await mesh.add("ods-b", stage="Prod")
+    await link_all([a, b])
+    await upload(a, "beta.pkg", b"dev build", stage="Dev")
+    await upload(a, "release.pkg", b"prod build", stage="Prod")
+    await wait_public(b, "release.pkg")
+    assert (await b.admin.get("/api/admin/packages/beta.pkg")).status_code == 404

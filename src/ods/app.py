@@ -18,8 +18,12 @@ from ods.errors import ServerMisconfigured, install_error_handlers
 from ods.packages.service import recover
 from ods.sync.jobs import resume_jobs
 from ods.sync.queue import InProcessQueue
+from ods.sync.reconcile import Scheduler
 
 log = logging.getLogger(__name__)
+
+RECONCILE_SECONDS = 300.0
+POLL_SECONDS = 60.0
 
 DESCRIPTION = """\
 The admin API of ODS, the Open Distribution Server. Log in with
@@ -38,19 +42,22 @@ async def start(context: Context) -> None:
     context.iss = me.iss
     await ensure_admin(context.db, context.settings.admin_password)
     await recover(context.db, context.files)
-    if isinstance(context.queue, InProcessQueue):
-        await resume_jobs(context, reclaim_all_running=True)
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = Context.from_settings(settings)
+        scheduler = Scheduler(context, RECONCILE_SECONDS, POLL_SECONDS)
         try:
             await start(context)
+            if isinstance(context.queue, InProcessQueue):
+                await resume_jobs(context, reclaim_all_running=True)
             app.state.context = context
+            scheduler.start()
             yield
         finally:
+            await scheduler.stop()
             await context.close()
 
     app = FastAPI(

@@ -8,9 +8,16 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from ods.api.deps import ContextDep
 from ods.errors import ErrorBody
-from ods.sync import fetch, peers, replication
+from ods.identity import get_identity
+from ods.sync import fetch, peers, reconcile, replication
 from ods.sync.client import PEER_API, PeerLink
-from ods.sync.schemas import Inventory, Notification, PackageManifest, RegistrationAnswer
+from ods.sync.schemas import (
+    Inventory,
+    Notification,
+    PackageManifest,
+    RegistrationAnswer,
+    ServerCard,
+)
 
 router = APIRouter(
     prefix=PEER_API,
@@ -81,3 +88,11 @@ async def chunk(uuid: str, index: int, _: SignedPeer, context: ContextDep) -> Re
     """The bytes of one 1 MiB chunk."""
     data = await replication.read_chunk(context, uuid, index)
     return Response(content=data, media_type="application/octet-stream")
+
+
+@router.post("/hello", operation_id="peer_hello")
+async def hello(body: ServerCard, peer: SignedPeer, context: ContextDep) -> ServerCard:
+    """Exchange server cards: each side learns the other's stage and firewalled mode."""
+    await reconcile.apply_card(context, peer, body)
+    me = await get_identity(context.db, context.cipher)
+    return ServerCard.model_validate(peers.card_of(me))

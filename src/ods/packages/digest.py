@@ -38,7 +38,11 @@ class DigestingWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        self._buffer = bytearray()
+        # Two 1 MiB buffers: one fills from the socket while the other is hashed and written.
+        self._filling = bytearray(CHUNK_SIZE)
+        self._spare = bytearray(CHUNK_SIZE)
+        self._fill = 0
+        self._overflow: list[bytes] = []
         self._file_sha1 = hashlib.sha1(usedforsecurity=False)
         self._file_sha256 = hashlib.sha256()
         self._chunks: list[ChunkDigest] = []
@@ -47,20 +51,33 @@ class DigestingWriter:
 
     @property
     def size(self) -> int:
-        return self._size + len(self._buffer)
+        return self._size + self._fill + sum(len(part) for part in self._overflow)
 
     def buffer(self, data: bytes | bytearray | memoryview) -> None:
         """Take bytes without waiting; call `drain()` soon after."""
-        self._buffer += data
+        view = memoryview(data)
+        while view:
+            if self._fill == CHUNK_SIZE or self._overflow:
+                self._overflow.append(bytes(view))
+                return
+            take = min(len(view), CHUNK_SIZE - self._fill)
+            self._filling[self._fill : self._fill + take] = view[:take]
+            self._fill += take
+            view = view[take:]
 
     async def drain(self) -> None:
-        """Hand every full chunk in the buffer to the hashing threads."""
-        while len(self._buffer) >= CHUNK_SIZE:
-            chunk = bytes(self._buffer[:CHUNK_SIZE])
-            del self._buffer[:CHUNK_SIZE]
-            await self._submit(chunk)
+        """Hand every full chunk to the hashing threads."""
+        while self._fill == CHUNK_SIZE:
+            full = self._filling
+            await self._submit(memoryview(full))
+            # The spare's hashing finished before _submit started this chunk's.
+            self._filling, self._spare = self._spare, full
+            self._fill = 0
+            overflow, self._overflow = self._overflow, []
+            for part in overflow:
+                self.buffer(part)
 
-    async def _submit(self, chunk: bytes) -> None:
+    async def _submit(self, chunk: memoryview) -> None:
         if self._pending is not None:
             await self._pending
         loop = asyncio.get_running_loop()
@@ -71,11 +88,11 @@ class DigestingWriter:
             loop.run_in_executor(None, self._write_chunk, index, chunk),
         )
 
-    def _hash_file(self, chunk: bytes) -> None:
+    def _hash_file(self, chunk: memoryview) -> None:
         self._file_sha1.update(chunk)
         self._file_sha256.update(chunk)
 
-    def _write_chunk(self, index: int, chunk: bytes) -> None:
+    def _write_chunk(self, index: int, chunk: memoryview) -> None:
         self._chunks.append(
             ChunkDigest(
                 index=index,
@@ -91,9 +108,9 @@ class DigestingWriter:
     async def finish(self) -> Digests:
         """Flush the last partial chunk, fsync, and return the digests."""
         await self.drain()
-        if self._buffer:
-            await self._submit(bytes(self._buffer))
-            self._buffer.clear()
+        if self._fill:
+            await self._submit(memoryview(self._filling)[: self._fill])
+            self._fill = 0
         if self._pending is not None:
             await self._pending
             self._pending = None

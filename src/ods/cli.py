@@ -1,4 +1,8 @@
-"""The `ods` command: serve, db upgrade, user create|passwd, --version."""
+"""The `ods` command: serve, db upgrade, user create|passwd, --version.
+
+A setting that is wrong, or a database or Redis that does not answer, ends the
+command with one line naming the variable and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,107 @@ import getpass
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
 
 import ods
 from ods.config import ConfigError, Settings, load_settings
-from ods.errors import OdsError
+from ods.errors import InvalidInput, OdsError, ServerMisconfigured
+
+if TYPE_CHECKING:
+    from ods.db import Database
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def _one_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
+
+
+def _database_variable(settings: Settings) -> str:
+    return (
+        "MYSQL_SERVER"
+        if settings.mysql_server and settings.mysql_server in (settings.database_url or "")
+        else "DATABASE_URL"
+    )
+
+
+async def _connect(settings: Settings) -> Database:
+    """The database, answering; otherwise ConfigError naming the variable."""
+    from sqlalchemy.engine import make_url
+
+    from ods.db import Database
+
+    assert settings.database_url is not None
+    db = Database(settings.database_url)
+    try:
+        await asyncio.wait_for(db.ping(), CONNECT_TIMEOUT_SECONDS)
+    except Exception as exc:
+        await db.dispose()
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        reason = "no answer" if isinstance(exc, TimeoutError) else _one_line(exc)
+        raise ConfigError(
+            f"{_database_variable(settings)}: cannot connect to {shown}: {reason}"
+        ) from None
+    return db
+
+
+async def _prepare_schema(db: Database) -> None:
+    """SQLite is migrated in place; other databases must have run `ods db upgrade`."""
+    from ods import migrate
+
+    if db.is_sqlite:
+        await migrate.upgrade(db.engine)
+    elif not await migrate.is_current(db.engine):
+        raise ServerMisconfigured("The database schema is not current: run `ods db upgrade` first.")
+
+
+async def _with_database(settings: Settings, work: Callable[[Database], Awaitable[None]]) -> None:
+    db = await _connect(settings)
+    try:
+        await work(db)
+    finally:
+        await db.dispose()
+
+
+async def _check_redis(url: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    try:
+        await client.ping()
+    except Exception as exc:
+        raise ConfigError(f"REDIS_URL: cannot connect: {_one_line(exc)}") from None
+    finally:
+        await client.aclose()
+
+
+async def _preflight(settings: Settings) -> None:
+    """What would otherwise fail inside the server's start-up, checked with a clear message."""
+    from ods import identity, migrate
+    from ods.crypto import FieldCipher
+
+    async def check(db: Database) -> None:
+        if await migrate.is_current(db.engine):
+            try:
+                await identity.check_key(db, FieldCipher(settings.database_key_bytes))
+            except ServerMisconfigured:
+                raise ConfigError(
+                    "DATABASE_KEY: it does not decrypt this database; "
+                    "use the key the database was created with"
+                ) from None
+        elif not db.is_sqlite:
+            raise ConfigError(
+                f"{_database_variable(settings)}: the database schema is not current; "
+                "run `ods db upgrade` first"
+            )
+
+    await _with_database(settings, check)
+    if settings.redis_url:
+        await _check_redis(settings.redis_url)
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -21,7 +122,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     host = args.host or settings.host
-    port = args.port or settings.port
+    port = args.port if args.port is not None else settings.port
+    asyncio.run(_preflight(settings))
     logging.basicConfig(
         level=logging.DEBUG if settings.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -43,20 +145,8 @@ def _serve(args: argparse.Namespace) -> int:
     return 0 if server.started else 1
 
 
-async def _with_database(settings: Settings, work: Callable[..., Awaitable[None]]) -> None:
-    from ods.db import Database
-
-    assert settings.database_url is not None
-    db = Database(settings.database_url)
-    try:
-        await work(db)
-    finally:
-        await db.dispose()
-
-
 def _db_upgrade(_: argparse.Namespace) -> int:
     from ods import migrate
-    from ods.db import Database
 
     async def upgrade(db: Database) -> None:
         await migrate.upgrade(db.engine)
@@ -68,7 +158,7 @@ def _db_upgrade(_: argparse.Namespace) -> int:
 
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        return sys.stdin.readline().rstrip("\r\n")
     first = getpass.getpass("New password: ")
     if getpass.getpass("Repeat it: ") != first:
         raise OdsError("The passwords differ; nothing was changed.")
@@ -76,23 +166,27 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _user_create(args: argparse.Namespace) -> int:
+    from ods.accounts.passwords import check_new_password
     from ods.accounts.schemas import Role, UserCreate
     from ods.accounts.service import create_user
-    from ods.db import Database
 
     settings = load_settings()
     password = _read_password(args)
-
-    async def create(db: Database) -> None:
-        from ods import migrate
-
-        await migrate.upgrade(db.engine) if db.is_sqlite else None
+    check_new_password(password)
+    try:
         body = UserCreate(
             username=args.username,
             password=password,
             role=Role(args.role),
             must_change_password=False,
         )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"])
+        raise InvalidInput(f"{field}: {error['msg']}") from None
+
+    async def create(db: Database) -> None:
+        await _prepare_schema(db)
         await create_user(db, body, actor="ods user create")
 
     asyncio.run(_with_database(settings, create))
@@ -102,17 +196,27 @@ def _user_create(args: argparse.Namespace) -> int:
 
 def _user_passwd(args: argparse.Namespace) -> int:
     from ods.accounts.service import set_password
-    from ods.db import Database
 
     settings = load_settings()
     password = _read_password(args)
 
     async def change(db: Database) -> None:
+        await _prepare_schema(db)
         await set_password(db, args.username, password)
 
     asyncio.run(_with_database(settings, change))
     print(f"Password of {args.username} changed; their sessions were ended.")
     return 0
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the server")
     serve.add_argument("--host", help="address to listen on (default ODS_HOST or 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default ODS_PORT or 8000)")
+    serve.add_argument("--port", type=_port, help="port to listen on (default ODS_PORT or 8000)")
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", help="database maintenance")
@@ -156,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
         return result
     except ConfigError as exc:
         print(f"ods: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ServerMisconfigured as exc:
+        print(f"ods: configuration error: {exc.message}", file=sys.stderr)
         return 2
     except OdsError as exc:
         print(f"ods: {exc.message}", file=sys.stderr)

@@ -55,6 +55,8 @@ def read_conf_file(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"ODS_CONF: cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"ODS_CONF: {path} is not UTF-8 text") from None
     values: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -104,11 +106,12 @@ def env_names(field: FieldInfo) -> list[str]:
     return [str(alias)] if alias else []
 
 
-def setting(default: Any, *names: str, description: str) -> Any:
+def setting(default: Any, *names: str, description: str, **constraints: Any) -> Any:
     return Field(
         default,
         validation_alias=AliasChoices(*names) if len(names) > 1 else names[0],
         description=description,
+        **constraints,
     )
 
 
@@ -170,11 +173,14 @@ class Settings(BaseSettings):
         "which must be changed at first login.",
     )
     host: str = setting("127.0.0.1", "ODS_HOST", description="Address `ods serve` listens on.")
-    port: int = setting(8000, "ODS_PORT", description="Port `ods serve` listens on.")
+    port: int = setting(
+        8000, "ODS_PORT", description="Port `ods serve` listens on.", ge=1, le=65535
+    )
     max_upload_size: int = setting(
         20 * 1024**3,
         "ODS_MAX_UPLOAD_SIZE",
         description="Largest accepted upload, in bytes or with K/M/G/T. Larger: 413.",
+        ge=1,
     )
     accel_redirect: str | None = setting(
         None,
@@ -188,17 +194,19 @@ class Settings(BaseSettings):
         description="Require a bearer token for /share downloads.",
     )
     token_ttl_hours: int = setting(
-        12, "ODS_TOKEN_TTL_HOURS", description="Lifetime of a login token, in hours."
+        12, "ODS_TOKEN_TTL_HOURS", description="Lifetime of a login token, in hours.", ge=1
     )
     login_max_failures: int = setting(
         5,
         "ODS_LOGIN_MAX_FAILURES",
         description="Failed logins per user and address before further tries get 429.",
+        ge=1,
     )
     login_lockout_seconds: int = setting(
         300,
         "ODS_LOGIN_LOCKOUT_SECONDS",
         description="Window over which failed logins are counted, in seconds.",
+        ge=1,
     )
 
     @classmethod
@@ -283,21 +291,52 @@ def mysql_url(settings: Settings) -> str | None:
     return f"mysql+asyncmy://{user}:{password}@{settings.mysql_server}/{settings.mysql_database}"
 
 
+def _read_secret(path: Path, variable: str) -> str:
+    try:
+        secret = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{variable}: cannot read {path}: {exc}") from None
+    if not secret:
+        raise ConfigError(f"{variable}: {path} is empty; remove it to generate a new one")
+    return secret
+
+
 def load_secret(data_dir: Path, filename: str, value: str | None, make: bool) -> str | None:
     """The given secret, or the one kept in the data dir, created once with 0600."""
     if value:
         return value
+    variable = SECRET_FILES[filename]
     path = data_dir / "secrets" / filename
     if path.exists():
-        return path.read_text(encoding="ascii").strip()
+        return _read_secret(path, variable)
     if not make:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        created = _write_new_file(path, secret + "\n")
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot write {exc.filename}: {exc.strerror}") from None
+    return secret if created else _read_secret(path, variable)
+
+
+def _write_new_file(path: Path, text: str) -> bool:
+    """Create `path` (mode 0600) holding `text`; False if another process created it first.
+
+    The text is written whole under a temporary name and then linked into place, so a
+    process starting at the same moment reads the whole secret, never half of it.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(secret + "\n")
-    return secret
+        handle.write(text)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
+    return True
 
 
 def check_database_key(value: str) -> None:

@@ -198,8 +198,36 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _validation_errors_as_error_body(schema: dict[str, Any]) -> None:
+    """Point FastAPI's default 422 entries at ErrorBody, the shape the handler really sends."""
+    default = "#/components/schemas/HTTPValidationError"
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                media = response.get("content", {}).get("application/json", {})
+                if media.get("schema", {}).get("$ref") == default:
+                    media["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
+                    response["description"] = HTTP_CODES[int(status)].replace("_", " ").capitalize()
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    if "HTTPValidationError" in components:
+        del components["HTTPValidationError"]
+        components.pop("ValidationError", None)
+        components.setdefault("ErrorBody", ErrorBody.model_json_schema())
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers with ErrorBody, and the OpenAPI schema says so."""
     app.add_exception_handler(OdsError, _ods_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build_schema()
+        _validation_errors_as_error_body(schema)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

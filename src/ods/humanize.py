@@ -10,10 +10,11 @@ UNITS = ("bytes", "KB", "MB", "GB", "TB", "PB")
 def size_hr(size: int) -> str:
     """`3438044` → `"3.3 MB"` (1024-based, as the original ODS showed sizes)."""
     if size < 1024:
-        return f"{size} bytes"
+        return "1 byte" if size == 1 else f"{size} bytes"
     value = float(size)
     unit = 0
-    while value >= 1024 and unit < len(UNITS) - 1:
+    # Compare the rounded figure, so 1048575 bytes reads "1.0 MB", not "1024.0 KB".
+    while round(value, 1) >= 1024 and unit < len(UNITS) - 1:
         value /= 1024
         unit += 1
     return f"{value:.1f} {UNITS[unit]}"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ods.crypto import FieldCipher
 from ods.db import Database
 from ods.errors import InvalidInput, ServerMisconfigured
+from ods.events import record_event
 from ods.models import Server
 from ods.stages import Stage
 
@@ -76,8 +77,14 @@ class AboutUpdate(BaseModel):
         },
     )
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    url: str | None = Field(default=None, max_length=1024)
+    name: str | None = Field(
+        default=None, max_length=255, description='Display name ("" clears it).'
+    )
+    url: str | None = Field(
+        default=None,
+        max_length=1024,
+        description='How peers reach this server, http:// or https:// ("" clears it).',
+    )
     firewalled_mode: Annotated[bool | None, BeforeValidator(_enabled)] = Field(
         default=None, description='"Enabled" or "Disabled" (true/false accepted too).'
     )
@@ -88,7 +95,8 @@ class AboutUpdate(BaseModel):
     @field_validator("name")
     @classmethod
     def _printable(cls, value: str | None) -> str | None:
-        if value is not None:
+        # "" is what a fresh server shows, so a GET answer can be posted back unchanged.
+        if value:
             value = value.strip()
             if not value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
                 raise ValueError("must be non-empty printable text")
@@ -97,8 +105,8 @@ class AboutUpdate(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
+        if not value:
+            return value
         value = value.strip().rstrip("/")
         if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?(/[^\s]*)?", value):
             raise ValueError("must be an http:// or https:// URL that peers can reach")
@@ -160,12 +168,26 @@ async def ensure_identity(db: Database, cipher: FieldCipher) -> Identity:
         return _identity(row, cipher)
 
 
+async def check_key(db: Database, cipher: FieldCipher) -> None:
+    """ServerMisconfigured if DATABASE_KEY does not decrypt the stored key (none yet: fine)."""
+    async with db.session() as session:
+        row = await session.get(Server, SERVER_ID)
+    if row is not None:
+        cipher.decrypt(row.key_encrypted, KEY_CONTEXT)
+
+
 async def get_identity(db: Database, cipher: FieldCipher) -> Identity:
     async with db.session() as session:
         return _identity(await _row(session), cipher)
 
 
-async def update_identity(db: Database, cipher: FieldCipher, update: AboutUpdate) -> Identity:
+def _shown(value: object) -> str:
+    return repr(str(value)) if isinstance(value, str) else str(value)
+
+
+async def update_identity(
+    db: Database, cipher: FieldCipher, update: AboutUpdate, actor: str | None = None
+) -> Identity:
     async with db.transaction() as session:
         row = await _row(session)
         current = _identity(row, cipher)
@@ -181,4 +203,14 @@ async def update_identity(db: Database, cipher: FieldCipher, update: AboutUpdate
             row.stage = update.stage.value
         if update.firewalled_mode is not None:
             row.firewalled_mode = update.firewalled_mode
-        return _identity(row, cipher)
+        updated = _identity(row, cipher)
+        changes = [
+            f"{field} {_shown(getattr(current, field))} -> {_shown(getattr(updated, field))}"
+            for field in ("name", "url", "stage", "firewalled_mode")
+            if getattr(current, field) != getattr(updated, field)
+        ]
+        if changes:
+            await record_event(
+                session, "server.updated", "Server settings: " + "; ".join(changes), actor=actor
+            )
+        return updated

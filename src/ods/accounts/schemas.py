@@ -113,6 +113,25 @@ class UserOut(BaseModel):
 
 
 class UserList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 1,
+                            "username": "admin",
+                            "role": "admin",
+                            "must_change_password": False,
+                            "created": "2026-11-22T08:00:00",
+                            "created_ts": 1795334400,
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[UserOut]
 
 
@@ -187,6 +206,25 @@ class TokenCreated(TokenOut):
 
 
 class TokenList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": 7,
+                            "name": "AutoPkg on build-mac-01",
+                            "kind": "api",
+                            "created": "2026-11-22T09:00:00",
+                            "expires": None,
+                            "last_used": "2026-11-22T10:15:00",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     items: list[TokenOut]
 
 

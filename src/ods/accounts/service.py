@@ -7,6 +7,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.accounts.passwords import (
@@ -29,7 +30,7 @@ from ods.accounts.schemas import (
 )
 from ods.accounts.throttle import LoginThrottle
 from ods.db import Database
-from ods.errors import Conflict, Forbidden, NotFound, Unauthorized
+from ods.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ods.events import record_event
 from ods.humanize import iso, timestamp
 from ods.models import Token, User, utcnow
@@ -69,21 +70,41 @@ def token_out(token: Token) -> TokenOut:
 
 
 async def _user_by_name(session: AsyncSession, username: str) -> User | None:
-    result = await session.execute(select(User).where(User.username == username))
-    return result.scalar_one_or_none()
+    """Usernames match whatever their case, alike on SQLite, MySQL and PostgreSQL."""
+    query = select(User).where(func.lower(User.username) == username.lower()).limit(1)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+def _meets_policy(password: str) -> bool:
+    try:
+        check_new_password(password)
+    except InvalidInput:
+        return False
+    return True
 
 
 async def ensure_admin(db: Database, admin_password: str | None) -> None:
-    """On first start, create `admin` with ODS_ADMIN_PASSWORD or the documented default."""
+    """On first start, create `admin` with ODS_ADMIN_PASSWORD or the documented default.
+
+    The documented password, or one the password policy refuses, must be changed
+    at first login whether it came from ODS_ADMIN_PASSWORD or not.
+    """
+    count_users = select(func.count()).select_from(User)
+    async with db.session() as session:
+        if await session.scalar(count_users):
+            return
+    password = admin_password or FIRST_START_PASSWORD
+    # Hashed outside the write transaction, which stays short; checked again inside it.
+    password_hash = await hash_password(password)
     async with db.transaction() as session:
-        if await session.scalar(select(func.count()).select_from(User)):
+        if await session.scalar(count_users):
             return
         session.add(
             User(
                 username="admin",
-                password_hash=await hash_password(admin_password or FIRST_START_PASSWORD),
+                password_hash=password_hash,
                 role=Role.ADMIN.value,
-                must_change_password=admin_password is None,
+                must_change_password=not _meets_policy(password),
             )
         )
 
@@ -101,7 +122,11 @@ async def create_user(db: Database, body: UserCreate, actor: str | None = None) 
             must_change_password=body.must_change_password,
         )
         session.add(user)
-        await session.flush()
+        try:
+            await session.flush()
+        except IntegrityError:
+            # Another request created the same name between the check and the insert.
+            raise Conflict(f"A user named {body.username!r} exists already.") from None
         await record_event(session, "user.created", f"User {body.username} created", actor=actor)
         return user_out(user)
 

@@ -30,9 +30,9 @@ async def get_about(context: ContextDep) -> About:
 
 
 @router.post("/about/update", operation_id="update_about", status_code=201)
-async def update_about(body: AboutUpdate, context: ContextDep, _: Admin) -> About:
+async def update_about(body: AboutUpdate, context: ContextDep, principal: Admin) -> About:
     """Change name, url, stage or firewalled mode. iss and key cannot be changed."""
-    updated = await identity.update_identity(context.db, context.cipher, body)
+    updated = await identity.update_identity(context.db, context.cipher, body, principal.username)
     return updated.about()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Response
 
 from ods.accounts import service
@@ -15,7 +17,11 @@ from ods.accounts.schemas import (
     UserUpdate,
 )
 from ods.api.deps import Admin, ContextDep, CurrentUser, current_user
-from ods.errors import ERROR_RESPONSES
+from ods.errors import ERROR_RESPONSES, ErrorBody
+
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "Conflict (name taken, last admin, own account)"}
+}
 
 router = APIRouter(
     prefix="/api/admin",
@@ -31,7 +37,7 @@ async def list_users(context: ContextDep, _: Admin) -> UserList:
     return UserList(items=await service.list_users(context.db))
 
 
-@router.post("/users", operation_id="create_user", status_code=201)
+@router.post("/users", operation_id="create_user", status_code=201, responses=CONFLICT)
 async def create_user(body: UserCreate, context: ContextDep, principal: Admin) -> UserOut:
     """Create an account: admin, package_manager or read_only."""
     return await service.create_user(context.db, body, principal.username)
@@ -39,10 +45,11 @@ async def create_user(body: UserCreate, context: ContextDep, principal: Admin) -
 
 @router.get("/users/{user_id}", operation_id="get_user")
 async def get_user(user_id: int, context: ContextDep, _: Admin) -> UserOut:
+    """One account by id."""
     return await service.get_user(context.db, user_id)
 
 
-@router.patch("/users/{user_id}", operation_id="update_user")
+@router.patch("/users/{user_id}", operation_id="update_user", responses=CONFLICT)
 async def update_user(
     user_id: int, body: UserUpdate, context: ContextDep, principal: Admin
 ) -> UserOut:
@@ -50,8 +57,9 @@ async def update_user(
     return await service.update_user(context.db, user_id, body, principal.username)
 
 
-@router.delete("/users/{user_id}", operation_id="delete_user", status_code=204)
+@router.delete("/users/{user_id}", operation_id="delete_user", status_code=204, responses=CONFLICT)
 async def delete_user(user_id: int, context: ContextDep, principal: Admin) -> Response:
+    """Delete an account and end its sessions and API tokens (not your own, not the last admin)."""
     await service.delete_user(context.db, user_id, principal)
     return Response(status_code=204)
 

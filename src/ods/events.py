@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,23 +12,19 @@ from ods.db import Database
 from ods.humanize import iso, timestamp
 from ods.models import Event
 
+EVENT_EXAMPLE: dict[str, Any] = {
+    "id": 42,
+    "created": "2026-11-22T09:00:00",
+    "created_ts": 1795338000,
+    "kind": "package.uploaded",
+    "message": "NoMAD.pkg uploaded (Prod)",
+    "actor": "admin",
+    "package_uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+}
+
 
 class EventOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 42,
-                    "created": "2026-11-22T09:00:00",
-                    "created_ts": 1795338000,
-                    "kind": "package.uploaded",
-                    "message": "NoMAD.pkg uploaded (Prod)",
-                    "actor": "admin",
-                    "package_uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [EVENT_EXAMPLE]})
 
     id: int
     created: str
@@ -38,6 +36,8 @@ class EventOut(BaseModel):
 
 
 class EventList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [EVENT_EXAMPLE]}]})
+
     items: list[EventOut]
 
 

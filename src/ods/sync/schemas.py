@@ -2,11 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ods.stages import Stage
 
 ISS_PATTERN = r"^[0-9a-f]{32}$"
+
+CARD_EXAMPLE: dict[str, Any] = {
+    "iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    "name": "Example ODS 2",
+    "url": "http://192.168.99.101",
+    "stage": "Prod",
+    "firewalled_mode": False,
+}
+PACKAGE_CARD_EXAMPLE: dict[str, Any] = {
+    "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    "filename": "NoMAD.pkg",
+    "file_size": 3438044,
+    "sha1": "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345",
+    "sha256": "9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+    "stage": "Prod",
+    "created_ts": 1510370154,
+    "origin_iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+}
+
+
+PEER_EXAMPLE: dict[str, Any] = {
+    "firewalled_mode": False,
+    "id": 1,
+    "iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    "name": "Example ODS 2",
+    "registered_on": "2017-11-10T04:45:47",
+    "registered_on_ts": 1510289147,
+    "stage": "Prod",
+    "url": "http://192.168.99.101",
+    "reachable": True,
+    "last_contact": "2017-11-10T05:00:00",
+    "last_error": None,
+    "pending_from": 0,
+}
 
 
 class RegisterRequest(BaseModel):
@@ -31,26 +67,7 @@ class RegisterRequest(BaseModel):
 
 
 class PeerOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "firewalled_mode": False,
-                    "id": 1,
-                    "iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
-                    "name": "Example ODS 2",
-                    "registered_on": "2017-11-10T04:45:47",
-                    "registered_on_ts": 1510289147,
-                    "stage": "Prod",
-                    "url": "http://192.168.99.101",
-                    "reachable": True,
-                    "last_contact": "2017-11-10T05:00:00",
-                    "last_error": None,
-                    "pending_from": 0,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [PEER_EXAMPLE]})
 
     firewalled_mode: bool
     id: int
@@ -67,13 +84,15 @@ class PeerOut(BaseModel):
 
 
 class PeerList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [PEER_EXAMPLE]}]})
+
     items: list[PeerOut]
 
 
 class ServerCard(BaseModel):
     """What one server tells another about itself."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CARD_EXAMPLE]})
 
     iss: str = Field(pattern=ISS_PATTERN)
     name: str = Field(max_length=255)
@@ -89,6 +108,11 @@ class PeerRegistration(ServerCard):
 
 
 class RegistrationAnswer(ServerCard):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [CARD_EXAMPLE | {"proof": "5be1c0ffee" + "0" * 54}]},
+    )
+
     proof: str = Field(description="HMAC with the link secret: the answer comes from the peer.")
 
 
@@ -101,7 +125,9 @@ class ChunkDigests(BaseModel):
 class PackageCard(BaseModel):
     """One package version as peers describe it to each other."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [PACKAGE_CARD_EXAMPLE]}
+    )
 
     uuid: str = Field(max_length=36)
     filename: str = Field(max_length=255)
@@ -114,11 +140,25 @@ class PackageCard(BaseModel):
 
 
 class PackageManifest(PackageCard):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                PACKAGE_CARD_EXAMPLE
+                | {"chunks": [{"index": 0, "sha1": "5d41" + "0" * 36, "sha256": "2cf2" + "0" * 60}]}
+            ]
+        },
+    )
+
     chunks: list[ChunkDigests]
 
 
 class Inventory(BaseModel):
     """What a peer has published, for reconciliation and polling."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"packages": [PACKAGE_CARD_EXAMPLE]}]}
+    )
 
     packages: list[PackageCard]
 
@@ -126,7 +166,10 @@ class Inventory(BaseModel):
 class Notification(BaseModel):
     """`POST /api/ods/notify`: a package version is available at the sender."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"uuid": PACKAGE_CARD_EXAMPLE["uuid"], "stage": "Prod"}]},
+    )
 
     uuid: str = Field(max_length=36)
     stage: Stage

@@ -15,6 +15,7 @@ from ods.api import admin, auth, health, network, packages, peer, share, users
 from ods.config import Settings
 from ods.context import Context
 from ods.errors import ServerMisconfigured, install_error_handlers
+from ods.metrics import Metrics, MetricsMiddleware
 from ods.packages.service import recover
 from ods.sync.jobs import resume_jobs
 from ods.sync.queue import InProcessQueue
@@ -45,9 +46,11 @@ async def start(context: Context) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        context = Context.from_settings(settings)
+        context = Context.from_settings(settings, metrics)
         scheduler = Scheduler(context, RECONCILE_SECONDS, POLL_SECONDS)
         try:
             await start(context)
@@ -67,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in (auth.router, admin.router, packages.router, network.router, users.router):
         app.include_router(router)
     app.include_router(peer.router)

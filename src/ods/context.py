@@ -14,6 +14,7 @@ from ods.accounts.throttle import LoginThrottle
 from ods.config import Settings
 from ods.crypto import FieldCipher
 from ods.db import Database
+from ods.metrics import Metrics
 from ods.packages.storage import PackageFiles
 from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
 
@@ -29,11 +30,12 @@ class Context:
     files: PackageFiles
     throttle: LoginThrottle
     http: httpx.AsyncClient
+    metrics: Metrics
     queue: JobQueue = field(init=False)
     iss: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Context:
+    def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> Context:
         """A context; its queue runs jobs in-process unless REDIS_URL hands them to workers."""
         assert settings.database_url is not None
         context = cls(
@@ -47,6 +49,7 @@ class Context:
                 headers={"User-Agent": f"ODS/{ods.__version__}"},
                 follow_redirects=False,
             ),
+            metrics=metrics or Metrics(),
         )
         if settings.redis_url:
             context.queue = ArqQueue(settings.redis_url)
@@ -57,6 +60,7 @@ class Context:
                 await run_job(context, key)
 
             context.queue = InProcessQueue(run, JOB_CONCURRENCY)
+        context.metrics.watch_queue(context.queue)
         return context
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ import itertools
 import os
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.sync.conftest import Mesh, Node
 
@@ -80,3 +81,30 @@ async def test_a_prod_server_does_not_take_a_dev_package(mesh: Mesh) -> None:
     await upload(a, "release.pkg", b"prod build", stage="Prod")
     await wait_public(b, "release.pkg")
     assert (await b.admin.get("/api/admin/packages/beta.pkg")).status_code == 404
+
+
+async def test_metrics_count_chunk_bytes_and_jobs(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    await link_all([a, b])
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    await upload(a, "metered.pkg", data)
+    await wait_public(b, "metered.pkg")
+    served = await metric(a, "ods_bytes_served_total", {"to": "peers"})
+    assert served == len(data)
+    for _ in range(100):
+        try:
+            done = await metric(b, "ods_jobs_total", {"kind": "fetch", "outcome": "done"})
+            break
+        except AssertionError:
+            await asyncio.sleep(0.05)
+    assert done == 1
+
+
+async def metric(node: Node, name: str, labels: dict[str, str]) -> float:
+    text = (await node.admin.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    raise AssertionError(f"{name}{labels} not in /metrics on {node.name}")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict
 
 from ods.api.deps import ContextDep
@@ -35,3 +36,14 @@ async def readyz(context: ContextDep) -> Health:
     except Exception as exc:
         raise Unavailable(f"The database does not answer: {type(exc).__name__}.") from None
     return Health(status="ready")
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+async def metrics(context: ContextDep) -> Response:
+    """Prometheus metrics: requests, bytes served, jobs, queue depth."""
+    return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

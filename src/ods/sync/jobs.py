@@ -46,8 +46,9 @@ class JobFailed(Exception):
 
 class JobKind:
     def __init__(
-        self, handler: Handler, max_attempts: int, on_failure: FailureHandler | None
+        self, name: str, handler: Handler, max_attempts: int, on_failure: FailureHandler | None
     ) -> None:
+        self.name = name
         self.handler = handler
         self.max_attempts = max_attempts
         self.on_failure = on_failure
@@ -62,7 +63,7 @@ def job(
     """Register a handler for a kind of job; `on_failure` runs when it gives up."""
 
     def register(handler: Handler) -> Handler:
-        KINDS[kind] = JobKind(handler, max_attempts, on_failure)
+        KINDS[kind] = JobKind(kind, handler, max_attempts, on_failure)
         return handler
 
     return register
@@ -132,6 +133,7 @@ async def _give_up(
     context: Context, kind: JobKind, key: str, payload: dict[str, Any], reason: str
 ) -> None:
     await _finish(context, key, FAILED, reason)
+    context.metrics.jobs.labels(kind.name, "failed").inc()
     if kind.on_failure is not None:
         await kind.on_failure(context, payload, reason)
 
@@ -160,6 +162,7 @@ async def run_job(context: Context, key: str) -> None:
             log.warning("job %s failed after %d attempts: %s", key, row.attempts, reason)
             await _give_up(context, kind, key, payload, reason)
             return
+        context.metrics.jobs.labels(row.kind, "retry").inc()
         delay = backoff(row.attempts)
         log.info("job %s will retry in %.1f s: %s", key, delay, reason)
         async with context.db.transaction() as session:
@@ -175,6 +178,7 @@ async def run_job(context: Context, key: str) -> None:
         await context.queue.enqueue(key, attempt=row.attempts, defer=delay)
         return
     await _finish(context, key, DONE)
+    context.metrics.jobs.labels(row.kind, "done").inc()
 
 
 async def resume_jobs(context: Context, *, reclaim_all_running: bool) -> int:

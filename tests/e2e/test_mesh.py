@@ -1,0 +1,78 @@
+"""Real `ods serve` processes replicate by push and converge, checked by SHA-256 of /share."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.mesh import Node, mesh_of, random_file
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+
+
+async def prepare(nodes: list[Node], stages: list[str] | None = None) -> None:
+    for node, stage in zip(nodes, stages or ["Dev"] * len(nodes), strict=True):
+        await node.login()
+        await node.configure(stage)
+
+
+async def test_chain_and_mesh_converge(tmp_path: Path) -> None:
+    with mesh_of(tmp_path, 5) as nodes:
+        await prepare(nodes)
+        a, b, c, d, e = nodes
+        for left, right in itertools.pairwise([a, b, c, d]):
+            await left.register_with(right)
+        for other in (b, c, d):
+            await e.register_with(other)
+        source = tmp_path / "NoMAD.pkg"
+        sha256 = random_file(source, 5 * MIB + 333)
+        await a.upload(source)
+        for node in (b, c, d, e):
+            await node.wait_served("NoMAD.pkg", sha256)
+        second = tmp_path / "Office.pkg"
+        sha256_second = random_file(second, 3 * MIB)
+        await e.upload(second)
+        for node in (a, b, c, d):
+            await node.wait_served("Office.pkg", sha256_second)
+
+
+async def test_prod_node_takes_no_dev_package(tmp_path: Path) -> None:
+    with mesh_of(tmp_path, 2) as nodes:
+        await prepare(nodes, ["Dev", "Prod"])
+        dev, prod = nodes
+        await dev.register_with(prod)
+        beta, release = tmp_path / "beta.pkg", tmp_path / "release.pkg"
+        random_file(beta, MIB)
+        release_sha = random_file(release, MIB)
+        await dev.upload(beta, stage="Dev")
+        await dev.upload(release, stage="Prod")
+        await prod.wait_served("release.pkg", release_sha)
+        assert await prod.package("beta.pkg") is None
+
+
+async def test_a_killed_receiver_resumes_without_refetching(tmp_path: Path) -> None:
+    size = 256 * MIB
+    with mesh_of(tmp_path, 2) as nodes:
+        await prepare(nodes)
+        source, receiver = nodes
+        await source.register_with(receiver)
+        path = tmp_path / "big.dmg"
+        sha256 = random_file(path, size)
+        await source.upload(path)
+        deadline = time.monotonic() + 60
+        while await source.metric("ods_bytes_served_total", {"to": "peers"}) < 32 * MIB:
+            assert time.monotonic() < deadline, "the receiver never started fetching"
+            await asyncio.sleep(0.01)
+        receiver.kill()
+        sent_before_restart = await source.metric("ods_bytes_served_total", {"to": "peers"})
+        assert sent_before_restart < size, "the download finished before the kill"
+        receiver.start()
+        await receiver.wait_served("big.dmg", sha256, seconds=120)
+        total = await source.metric("ods_bytes_served_total", {"to": "peers"})
+        assert total <= size + 4 * MIB, f"{total - size} bytes fetched twice"

@@ -124,10 +124,7 @@ def _serve(args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     asyncio.run(_preflight(settings))
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    _configure_logging(settings)
     shown_host = f"[{host}]" if ":" in host else host
     print(f"ODS {ods.__version__} listening on http://{shown_host}:{port}", flush=True)
     print(f"Data dir: {settings.data_dir}", flush=True)
@@ -143,6 +140,43 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _configure_logging(settings: Settings) -> None:
+    # DEBUG is for ODS's own messages; SQL with its parameters never goes to the log.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.debug:
+        logging.getLogger("ods").setLevel(logging.DEBUG)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from ods.sync.worker import build_worker
+
+    settings = load_settings()
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL: ods worker takes jobs from Redis; without REDIS_URL, "
+            "ods serve runs them itself"
+        )
+    asyncio.run(_preflight(settings))
+    _configure_logging(settings)
+    print(f"ODS {ods.__version__} worker taking jobs from Redis", flush=True)
+    print(f"Data dir: {settings.data_dir}", flush=True)
+
+    async def run() -> None:
+        # Built inside the running loop: arq binds its signal handlers to it.
+        worker = build_worker(settings, max_jobs=args.jobs)
+        try:
+            await worker.async_run()
+        except asyncio.CancelledError:
+            pass
+        finally:
+            await worker.close()
+
+    asyncio.run(run())
+    return 0
 
 
 def _db_upgrade(_: argparse.Namespace) -> int:
@@ -228,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default ODS_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=_port, help="port to listen on (default ODS_PORT or 8000)")
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="run background jobs from Redis (REDIS_URL)")
+    worker.add_argument("--jobs", type=int, default=8, help="jobs to run at once (default 8)")
+    worker.set_defaults(run=_worker)
 
     db = commands.add_parser("db", help="database maintenance")
     db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

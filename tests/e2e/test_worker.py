@@ -1,0 +1,65 @@
+"""With REDIS_URL, `ods serve` queues jobs on Redis and real `ods worker` processes run them."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.mesh import PASSWORD, Node, mesh_of, random_file
+from tests.e2e.redis_server import redis_server
+from tests.e2e.serve import ODS, server_env
+
+pytestmark = pytest.mark.e2e
+
+MIB = 1024 * 1024
+
+
+def start_worker(node: Node) -> subprocess.Popen[bytes]:
+    env = server_env(node.data_dir, node.port, PASSWORD, **node.extra_env)
+    log = node.data_dir.parent / f"{node.name}-worker.log"
+    with log.open("ab") as output:
+        return subprocess.Popen([str(ODS), "worker"], env=env, stdout=output, stderr=output)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=30)
+
+
+async def test_workers_run_the_replication_jobs(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis") as url, mesh_of(tmp_path, 2) as nodes:
+        source, receiver = nodes
+        for index, node in enumerate(nodes):
+            node.extra_env["REDIS_URL"] = f"{url}/{index}"
+            node.stop()
+            node.start()
+            await node.login()
+            await node.configure("Dev")
+        await source.register_with(receiver)
+        workers = [start_worker(source)]
+        try:
+            path = tmp_path / "Firefox.pkg"
+            sha256 = random_file(path, 3 * MIB + 1)
+            await source.upload(path)
+            # No worker for the receiver yet: the fetch waits, Redis and the database keep it.
+            await asyncio.sleep(2)
+            assert await receiver.served_sha256("Firefox.pkg") is None
+            workers.append(start_worker(receiver))
+            await receiver.wait_served("Firefox.pkg", sha256)
+        finally:
+            for worker in workers:
+                stop(worker)
+
+
+def test_worker_without_redis_says_so(tmp_path: Path) -> None:
+    node = Node("lonely", tmp_path / "lonely", 1)
+    env = server_env(node.data_dir, node.port, PASSWORD)
+    result = subprocess.run(
+        [str(ODS), "worker"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("ods: configuration error: REDIS_URL:")
+    assert "Traceback" not in result.stderr

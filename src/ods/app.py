@@ -23,8 +23,6 @@ from ods.sync.reconcile import Scheduler
 
 log = logging.getLogger(__name__)
 
-RECONCILE_SECONDS = 300.0
-POLL_SECONDS = 60.0
 
 DESCRIPTION = """\
 The admin API of ODS, the Open Distribution Server. Log in with
@@ -51,7 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = Context.from_settings(settings, metrics)
-        scheduler = Scheduler(context, RECONCILE_SECONDS, POLL_SECONDS)
+        scheduler = Scheduler(context, settings.reconcile_interval, settings.poll_interval)
         try:
             await start(context)
             if isinstance(context.queue, InProcessQueue):

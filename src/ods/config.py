@@ -208,6 +208,37 @@ class Settings(BaseSettings):
         description="Window over which failed logins are counted, in seconds.",
         ge=1,
     )
+    reconcile_interval: int = setting(
+        300,
+        "ODS_RECONCILE_INTERVAL",
+        description="Seconds between reconciliations with each peer (also done at start-up).",
+        ge=10,
+    )
+    poll_interval: int = setting(
+        60,
+        "ODS_POLL_INTERVAL",
+        description="Seconds between polls of each peer when this server is firewalled.",
+        ge=5,
+    )
+    job_concurrency: int = setting(
+        8,
+        "ODS_JOB_CONCURRENCY",
+        description="Background jobs `ods serve` runs at once with the in-process queue.",
+        ge=1,
+    )
+    fetch_parallel_chunks: int = setting(
+        4,
+        "ODS_FETCH_PARALLEL_CHUNKS",
+        description="1 MiB chunks in flight at once when fetching a package from a peer.",
+        ge=1,
+        le=64,
+    )
+    fetch_stall_seconds: int = setting(
+        30,
+        "ODS_FETCH_STALL_SECONDS",
+        description="A peer that sends nothing for this long is abandoned (retried later).",
+        ge=1,
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -19,7 +19,6 @@ from ods.packages.storage import PackageFiles
 from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-JOB_CONCURRENCY = 8
 
 
 @dataclass
@@ -59,7 +58,7 @@ class Context:
             async def run(key: str) -> None:
                 await run_job(context, key)
 
-            context.queue = InProcessQueue(run, JOB_CONCURRENCY)
+            context.queue = InProcessQueue(run, settings.job_concurrency)
         context.metrics.watch_queue(context.queue)
         return context
 

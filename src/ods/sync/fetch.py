@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PARALLEL_CHUNKS = 4
-STALL_SECONDS = 30.0
 CHUNK_TRIES = 3
 PROGRESS_INTERVAL = 1.0
 
@@ -236,7 +234,7 @@ async def fetch_chunks(
                     link=link,
                     path=f"/packages/{manifest.uuid}/chunks/{index}",
                     limit=size,
-                    stall_seconds=STALL_SECONDS,
+                    stall_seconds=context.settings.fetch_stall_seconds,
                 )
                 await asyncio.to_thread(check_chunk, data, size, digests.sha256, digests.sha1)
             except (BadChunk, ChunkTooLarge) as exc:
@@ -265,7 +263,10 @@ async def fetch_chunks(
                 await jobs.touch(context, job_key)
 
     try:
-        workers = [asyncio.create_task(worker()) for _ in range(min(PARALLEL_CHUNKS, len(missing)))]
+        workers = [
+            asyncio.create_task(worker())
+            for _ in range(min(context.settings.fetch_parallel_chunks, len(missing)))
+        ]
         try:
             await asyncio.gather(*workers)
         except BaseException:

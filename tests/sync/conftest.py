@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -65,12 +66,15 @@ class Mesh:
         self.transport = MeshTransport()
         self.nodes: dict[str, Node] = {}
 
-    async def add(self, name: str, *, stage: str = "Dev", configure: bool = True) -> Node:
+    async def add(
+        self, name: str, *, stage: str = "Dev", configure: bool = True, **settings_: Any
+    ) -> Node:
         settings = load_settings(
             data_dir=self.root / name,
             database_url=f"sqlite:///{self.root / name / 'ods.db'}",
             database_key=TEST_DATABASE_KEY,
             admin_password=NEW_PASSWORD,
+            **settings_,
         )
         app = create_app(settings)
         await self.stack.enter_async_context(app.router.lifespan_context(app))

@@ -108,3 +108,46 @@ async def metric(node: Node, name: str, labels: dict[str, str]) -> float:
             if sample.name == name and sample.labels == labels:
                 return sample.value
     raise AssertionError(f"{name}{labels} not in /metrics on {node.name}")
+
+
+async def test_promotion_reaches_servers_that_now_accept(mesh: Mesh) -> None:
+    dev = await mesh.add("ods-dev", stage="Dev")
+    test = await mesh.add("ods-test", stage="Test")
+    prod = await mesh.add("ods-prod", stage="Prod")
+    await link_all([dev, test, prod])
+    await upload(dev, "app.pkg", b"candidate build", stage="Dev")
+    await asyncio.sleep(0.5)
+    assert (await test.admin.get("/api/admin/packages/app.pkg")).status_code == 404
+
+    promoted = await dev.admin.patch("/api/admin/packages/app.pkg", json={"stage": "Test"})
+    assert promoted.status_code == 200, promoted.text
+    assert (await wait_public(test, "app.pkg"))["stage"] == "Test"
+    await asyncio.sleep(0.5)
+    assert (await prod.admin.get("/api/admin/packages/app.pkg")).status_code == 404
+
+    assert (
+        await dev.admin.patch("/api/admin/packages/app.pkg", json={"stage": "Prod"})
+    ).status_code == 200
+    assert (await wait_public(prod, "app.pkg"))["stage"] == "Prod"
+    for _ in range(100):
+        if (await test.admin.get("/api/admin/packages/app.pkg")).json()["stage"] == "Prod":
+            break
+        await asyncio.sleep(0.05)
+    assert (await test.admin.get("/api/admin/packages/app.pkg")).json()["stage"] == "Prod"
+
+
+async def test_a_firewalled_server_is_not_pushed_to_and_polls(mesh: Mesh) -> None:
+    hub = await mesh.add("ods-hub")
+    hidden = await mesh.add("ods-hidden", poll_interval=5)
+    update = await hidden.admin.post("/api/admin/about/update", json={"firewalled_mode": "Enabled"})
+    assert update.status_code == 201
+    assert (await hidden.register_with(hub)).status_code == 201
+    hub_peers = (await hub.admin.get("/api/admin/registered_ods")).json()["items"]
+    assert hub_peers[0]["firewalled_mode"] is True
+
+    data = os.urandom(1024 * 1024 + 1)
+    await upload(hub, "pushed.pkg", data)
+    jobs = (await hub.admin.get("/metrics")).text
+    assert 'kind="notify"' not in jobs
+    got = await wait_public(hidden, "pushed.pkg", within=30)
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()

@@ -80,6 +80,9 @@ def chunk_count(size: int) -> int:
 async def accept_notification(context: Context, link: PeerLink, note: Notification) -> bool:
     """Queue a fetch unless this server has, is fetching, or refuses the package."""
     me = await get_identity(context.db, context.cipher)
+    if await follow_stage_change(context, link, note):
+        await replication.announce(context, note.uuid, skip_iss=link.iss)
+        return False
     if not me.stage.accepts(note.stage):
         return False
     async with context.db.transaction() as session:
@@ -92,6 +95,24 @@ async def accept_notification(context: Context, link: PeerLink, note: Notificati
         )
     await jobs.dispatch(context, [fetch_key(note.uuid)])
     return True
+
+
+async def follow_stage_change(context: Context, link: PeerLink, note: Notification) -> bool:
+    """Take a peer's new stage for a package this server has. True if it changed here."""
+    async with context.db.transaction() as session:
+        package = (
+            await session.execute(select(Package).where(Package.uuid == note.uuid))
+        ).scalar_one_or_none()
+        if package is None or package.stage == note.stage.value:
+            return False
+        previous, package.stage = package.stage, note.stage.value
+        await record_event(
+            session,
+            "package.stage_changed",
+            f"{package.filename} moved from {previous} to {note.stage.value} (from {link.name})",
+            package_uuid=package.uuid,
+        )
+        return package.status == Status.PUBLIC.value
 
 
 def check_manifest(manifest: PackageManifest, uuid: str) -> None:

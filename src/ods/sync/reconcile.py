@@ -105,6 +105,8 @@ async def reconcile_job(context: Context, payload: dict[str, Any]) -> None:
 
 async def reconcile_all(context: Context) -> None:
     for link in await peers.links(context):
+        if link.firewalled_mode:
+            continue  # it cannot be reached; it polls this server instead
         await jobs.submit(context, "reconcile", reconcile_key(link.iss), {"peer": link.iss})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from ods.identity import new_key
@@ -154,3 +156,22 @@ async def test_peer_api_refuses_unsigned_and_unknown_senders(mesh: Mesh) -> None
         unknown = await raw.post(f"{b.url}/api/ods/unregister", content=b"{}", headers=headers)
         assert unknown.status_code == 401
         assert "no registered peer" in unknown.json()["message"]
+
+
+async def test_undelivered_notifications_show_as_pending_to(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    assert (await a.register_with(b)).status_code == 201
+    mesh.transport.down.add("ods-b.test")
+    upload = await a.admin.post(
+        "/api/admin/upload", files={"file": ("x.pkg", b"payload")}, data={"stage": "Prod"}
+    )
+    assert upload.status_code == 201
+    for _ in range(100):
+        peer = (await a.admin.get("/api/admin/registered_ods")).json()["items"][0]
+        if peer["last_error"]:
+            break
+        await asyncio.sleep(0.05)
+    assert peer["pending_to"] == 1
+    assert peer["reachable"] is False
+    assert "ods-b.test" in peer["last_error"]

@@ -19,7 +19,7 @@ from ods.errors import Conflict, InvalidInput, NotFound, OdsError
 from ods.events import record_event
 from ods.humanize import iso, timestamp
 from ods.identity import AboutUpdate, Identity, get_identity
-from ods.models import Nonce, Package, Peer, utcnow
+from ods.models import Job, Nonce, Package, Peer, utcnow
 from ods.packages.schemas import Status
 from ods.stages import Stage
 from ods.sync import signing
@@ -93,6 +93,15 @@ async def list_peers(context: Context) -> list[PeerOut]:
             .group_by(Package.source_peer_id)
         )
         pending: dict[int | None, int] = {peer_id: count for peer_id, count in counts}
+        notify_keys = (
+            await session.execute(
+                select(Job.key).where(Job.kind == "notify", Job.status.in_(("pending", "running")))
+            )
+        ).scalars()
+        outgoing: dict[str, int] = {}
+        for key in notify_keys:
+            peer_iss = key.rsplit(":", 1)[-1]
+            outgoing[peer_iss] = outgoing.get(peer_iss, 0) + 1
     return [
         PeerOut(
             firewalled_mode=peer.firewalled_mode,
@@ -107,6 +116,7 @@ async def list_peers(context: Context) -> list[PeerOut]:
             last_contact=iso(peer.last_contact) if peer.last_contact else None,
             last_error=peer.last_error,
             pending_from=pending.get(peer.id, 0),
+            pending_to=outgoing.get(peer.iss, 0),
         )
         for peer in peers
     ]

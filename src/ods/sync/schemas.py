@@ -42,6 +42,7 @@ PEER_EXAMPLE: dict[str, Any] = {
     "last_contact": "2017-11-10T05:00:00",
     "last_error": None,
     "pending_from": 0,
+    "pending_to": 0,
 }
 
 
@@ -81,6 +82,7 @@ class PeerOut(BaseModel):
     last_contact: str | None
     last_error: str | None
     pending_from: int = Field(description="Packages being fetched from this peer now.")
+    pending_to: int = Field(description="Notifications to this peer not yet delivered.")
 
 
 class PeerList(BaseModel):

@@ -151,3 +151,56 @@ async def test_a_firewalled_server_is_not_pushed_to_and_polls(mesh: Mesh) -> Non
     assert 'kind="notify"' not in jobs
     got = await wait_public(hidden, "pushed.pkg", within=30)
     assert got["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_corrupt_source_is_caught_and_another_peer_serves(mesh: Mesh) -> None:
+    source = await mesh.add("ods-source")
+    good = await mesh.add("ods-good")
+    receiver = await mesh.add("ods-receiver")
+    assert (await source.register_with(good)).status_code == 201
+    assert (await receiver.register_with(source)).status_code == 201
+    mesh.transport.down.add("ods-receiver.test")
+    data = os.urandom(3 * 1024 * 1024)
+    await upload(source, "fixed.pkg", data)
+    await wait_public(good, "fixed.pkg")
+    # Registered after the upload: only the corrupt source will tell the receiver.
+    assert (await receiver.register_with(good)).status_code == 201
+
+    published = source.context.files.published("fixed.pkg")
+    with published.open("r+b") as handle:
+        handle.seek(1024 * 1024 + 10)
+        handle.write(b"corrupted by a failing disk")
+    served_before = await metric(source, "ods_bytes_served_total", {"to": "peers"})
+    mesh.transport.down.discard("ods-receiver.test")
+
+    got = await wait_public(receiver, "fixed.pkg", within=30)
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    assert await served_sha256(receiver, "fixed.pkg") == hashlib.sha256(data).hexdigest()
+    tried_source = await metric(source, "ods_bytes_served_total", {"to": "peers"}) - served_before
+    assert tried_source >= 1024 * 1024, "the receiver never fetched from the corrupt source"
+
+
+async def test_a_corrupt_only_source_never_gets_published(mesh: Mesh) -> None:
+    source = await mesh.add("ods-source")
+    receiver = await mesh.add("ods-receiver")
+    assert (await receiver.register_with(source)).status_code == 201
+    mesh.transport.down.add("ods-receiver.test")
+    data = os.urandom(2 * 1024 * 1024)
+    await upload(source, "broken.pkg", data)
+    with source.context.files.published("broken.pkg").open("r+b") as handle:
+        handle.write(b"not the uploaded bytes")
+    mesh.transport.down.discard("ods-receiver.test")
+
+    for _ in range(200):
+        events = (await receiver.admin.get("/api/admin/events")).json()["items"]
+        if any(e["kind"] == "package.downloading" for e in events):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(2)
+    package = (await receiver.admin.get("/api/admin/packages/broken.pkg")).json()
+    assert package["status"] in ("Downloading", "Failed")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=receiver.app), base_url=receiver.url
+    ) as client:
+        assert (await client.get("/share/broken.pkg")).status_code == 404
+    assert not receiver.context.files.published("broken.pkg").exists()

@@ -134,6 +134,10 @@ async def _start_row(context: Context, manifest: PackageManifest, link: PeerLink
             await session.execute(select(Package).where(Package.uuid == manifest.uuid))
         ).scalar_one_or_none()
         if row is not None:
+            if (row.sha256, row.file_size) != (manifest.sha256, manifest.file_size):
+                raise jobs.RetryLater(
+                    f"{link.name} describes {manifest.uuid} differently from the first source"
+                )
             if row.status == Status.FAILED.value:
                 row.status = Status.DOWNLOADING.value
                 row.status_reason = None
@@ -389,7 +393,16 @@ async def fetch_job(context: Context, payload: dict[str, Any]) -> None:
         status = await session.scalar(select(Package.status).where(Package.uuid == uuid))
     if status == Status.PUBLIC.value:
         return
-    link = await peers.link_by_iss(context, payload["peer"])
-    if link is None:
-        raise jobs.JobFailed("the peer that offered it is no longer registered")
-    await fetch(context, uuid, link, fetch_key(uuid))
+    # The peer that offered it first, then any other peer that has it.
+    sources = await peers.links(context)
+    sources.sort(key=lambda link: link.iss != payload["peer"])
+    if not sources:
+        raise jobs.JobFailed("no registered peer is left to fetch it from")
+    reasons = []
+    for link in sources:
+        try:
+            await fetch(context, uuid, link, fetch_key(uuid))
+            return
+        except jobs.RetryLater as exc:
+            reasons.append(f"{link.name}: {exc}")
+    raise jobs.RetryLater("; ".join(reasons))

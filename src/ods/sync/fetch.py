@@ -332,7 +332,7 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
     except ValidationError:
         raise jobs.RetryLater(f"{link.name} sent a package description ODS cannot read") from None
     except OdsError as exc:
-        await peers.record_contact(context, link.id, exc.message)
+        await peers.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     check_manifest(manifest, uuid)
     me = await get_identity(context.db, context.cipher)
@@ -356,7 +356,7 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
     try:
         await fetch_chunks(context, link, manifest, path, missing, progress, package_id, job_key)
     except OdsError as exc:
-        await peers.record_contact(context, link.id, exc.message)
+        await peers.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     finally:
         DOWNLOADS.pop(uuid, None)

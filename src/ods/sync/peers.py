@@ -23,7 +23,7 @@ from ods.models import Job, Nonce, Package, Peer, utcnow
 from ods.packages.schemas import Status
 from ods.stages import Stage
 from ods.sync import signing
-from ods.sync.client import PeerLink, PeerRefused, refusal, signed_request
+from ods.sync.client import PeerLink, PeerRefused, PeerUnreachable, refusal, signed_request
 from ods.sync.schemas import PeerOut, PeerRegistration, RegisterRequest, RegistrationAnswer
 from ods.sync.sealing import SealRejected, decode_key, seal, unseal
 
@@ -319,6 +319,13 @@ async def record_contact(context: Context, peer_id: int, error: str | None) -> N
         if peer.reachable:
             peer.reachable = False
             await record_event(session, "peer.unreachable", f"{peer.name}: {error}")
+
+
+async def record_failure(context: Context, peer_id: int, exc: OdsError) -> None:
+    """A failed exchange: only a peer that did not answer counts as unreachable."""
+    await record_contact(
+        context, peer_id, exc.message if isinstance(exc, PeerUnreachable) else None
+    )
 
 
 async def unregister(context: Context, peer_id: int, actor: str) -> None:

@@ -67,7 +67,7 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
         await exchange_cards(context, client)
         inventory = Inventory.model_validate((await client.call("GET", "/packages")).json())
     except OdsError as exc:
-        await peers.record_contact(context, link.id, exc.message)
+        await peers.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     except ValidationError:
         raise jobs.RetryLater(f"{link.name} sent an inventory ODS cannot read") from None

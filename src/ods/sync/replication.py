@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ods.errors import NotFound
+from ods.errors import NotFound, OdsError
 from ods.humanize import timestamp
 from ods.models import Chunk, Package
 from ods.packages.digest import CHUNK_SIZE
@@ -134,7 +134,7 @@ async def notify_job(context: Context, payload: dict[str, Any]) -> None:
     client = PeerClient(context.http, context.iss, link)
     try:
         await client.call("POST", "/notify", {"uuid": package.uuid, "stage": package.stage})
-    except Exception as exc:
-        await peers.record_contact(context, link.id, getattr(exc, "message", str(exc)))
+    except OdsError as exc:
+        await peers.record_failure(context, link.id, exc)
         raise
     await peers.record_contact(context, link.id, None)

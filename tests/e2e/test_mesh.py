@@ -76,3 +76,18 @@ async def test_a_killed_receiver_resumes_without_refetching(tmp_path: Path) -> N
         await receiver.wait_served("big.dmg", sha256, seconds=120)
         total = await source.metric("ods_bytes_served_total", {"to": "peers"})
         assert total <= size + 4 * MIB, f"{total - size} bytes fetched twice"
+
+
+async def test_a_node_down_during_an_upload_catches_up_when_it_returns(tmp_path: Path) -> None:
+    with mesh_of(tmp_path, 3) as nodes:
+        await prepare(nodes)
+        a, b, c = nodes
+        await a.register_with(b)
+        await b.register_with(c)
+        c.stop()
+        path = tmp_path / "Zoom.pkg"
+        sha256 = random_file(path, 2 * MIB + 17)
+        await a.upload(path)
+        await b.wait_served("Zoom.pkg", sha256)
+        c.start()
+        await c.wait_served("Zoom.pkg", sha256)

@@ -6,9 +6,10 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.requests import ClientDisconnect
 
 from ods.api.deps import ContextDep, PackageManager, current_user
-from ods.errors import ERROR_RESPONSES, ErrorBody
+from ods.errors import ERROR_RESPONSES, ErrorBody, InvalidInput
 from ods.packages import service
 from ods.packages.schemas import (
     PackageDetail,
@@ -61,17 +62,23 @@ async def _upload(
     stage: Stage | None,
     replace: bool,
 ) -> UploadResult:
-    result = await service.upload_package(
-        context.db,
-        context.files,
-        request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=request.headers.get("content-length"),
-        max_size=context.settings.max_upload_size,
-        stage=stage,
-        replace=replace,
-        actor=principal.username,
-    )
+    try:
+        result = await service.upload_package(
+            context.db,
+            context.files,
+            request.stream(),
+            content_type=request.headers.get("content-type"),
+            content_length=request.headers.get("content-length"),
+            max_size=context.settings.max_upload_size,
+            stage=stage,
+            replace=replace,
+            actor=principal.username,
+        )
+    except ClientDisconnect:
+        # Nobody reads this answer; it keeps a client hanging up out of the error log.
+        raise InvalidInput(
+            "The client disconnected before the upload finished; nothing was saved."
+        ) from None
     await replication.announce(context, result.uuid)
     return result
 
@@ -152,8 +159,11 @@ async def get_package(ref: str, context: ContextDep) -> PackageDetail:
 async def change_stage(
     ref: str, body: StageChange, context: ContextDep, principal: PackageManager
 ) -> PackageOut:
-    """Change a package's stage (promote to Test or Prod, or demote)."""
-    return await service.change_stage(context.db, ref, body.stage, principal.username)
+    """Change a package's stage (promote to Test or Prod, or demote); peers follow."""
+    changed = await service.change_stage(context.db, ref, body.stage, principal.username)
+    if changed.status == Status.PUBLIC:
+        await replication.announce(context, changed.uuid)
+    return changed
 
 
 @router.delete("/packages/{ref}", operation_id="delete_package", status_code=204)

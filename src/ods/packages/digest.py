@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class DigestingWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._fd_lock = threading.Lock()
         # Two 1 MiB buffers: one fills from the socket while the other is hashed and written.
         self._filling = bytearray(CHUNK_SIZE)
         self._spare = bytearray(CHUNK_SIZE)
@@ -100,10 +102,13 @@ class DigestingWriter:
                 sha256=hashlib.sha256(chunk).hexdigest(),
             )
         )
-        view = memoryview(chunk)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        with self._fd_lock:
+            if self._fd < 0:
+                return
+            view = memoryview(chunk)
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
 
     async def finish(self) -> Digests:
         """Flush the last partial chunk, fsync, and return the digests."""
@@ -124,16 +129,19 @@ class DigestingWriter:
         )
 
     async def abort(self) -> None:
-        """Stop, wait for threads in flight, and remove the partial file."""
-        if self._pending is not None:
-            try:
-                await self._pending
-            finally:
-                self._pending = None
+        """Stop and remove the partial file, without awaiting anything: it runs when
+        the request fails or is cancelled, and must not be cut short itself."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            # Nobody wants the result; take any error so that asyncio does not log it.
+            pending.add_done_callback(lambda done: done.cancelled() or done.exception())
         self.close()
         self.path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        """Close the file; waits for a chunk a thread is writing, and later chunks
+        are dropped, so no thread ever writes to a closed (or reused) descriptor."""
+        with self._fd_lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1

@@ -15,7 +15,7 @@ def check_filename(name: str) -> str:
         raise InvalidInput("The file has no name; send it with a filename.")
     if "/" in name or "\\" in name:
         raise InvalidInput(f"Filename {name!r} contains a path separator; send the bare name.")
-    if name in (".", "..") or ".." in name.split("."):
+    if ".." in name:
         raise InvalidInput(f"Filename {name!r} is not allowed: it contains '..'.")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
         raise InvalidInput("The filename contains a NUL or other control character.")

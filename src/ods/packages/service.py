@@ -177,13 +177,14 @@ async def publish_upload(
             if same and existing is not None and existing.status == Status.PUBLIC.value:
                 form.staged.unlink(missing_ok=True)
                 return _upload_result(existing, replaced=False)
-            if existing is not None and not replace:
+            if existing is not None and existing.status == Status.PUBLISHING.value:
+                raise Conflict(f"{form.filename!r} is being published; try again shortly.")
+            # A Failed package serves nothing, so an upload may take its place unasked.
+            if existing is not None and not replace and existing.status != Status.FAILED.value:
                 raise Conflict(
                     f"A package named {form.filename!r} exists with other content; "
                     "send replace=true to replace it."
                 )
-            if existing is not None and existing.status == Status.PUBLISHING.value:
-                raise Conflict(f"{form.filename!r} is being published; try again shortly.")
             if existing is not None:
                 replaced = True
                 await session.execute(delete(Chunk).where(Chunk.package_id == existing.id))

@@ -8,6 +8,7 @@ removed and the error says what was wrong.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from ods.packages.naming import check_filename
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 16
+DISPOSITION_PARAM = re.compile(r';\s*([^\s=;"]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
 
 @dataclass
@@ -33,7 +35,7 @@ class UploadForm:
 
 class _Part:
     def __init__(self) -> None:
-        self.headers: dict[str, str] = {}
+        self.headers: dict[str, bytes] = {}
         self.name = ""
         self.filename: str | None = None
         self.value = bytearray()
@@ -89,7 +91,7 @@ class UploadParser:
 
     def _on_header_end(self) -> None:
         name = self._header_field.decode("latin-1").strip().lower()
-        self._part.headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        self._part.headers[name] = bytes(self._header_value).strip()
         self._header_field.clear()
         self._header_value.clear()
 
@@ -97,9 +99,9 @@ class UploadParser:
         disposition = self._part.headers.get("content-disposition")
         if not disposition:
             raise InvalidInput("A form part has no Content-Disposition header.")
-        _, options = parse_options_header(disposition)
-        self._part.name = options.get(b"name", b"").decode("utf-8", "replace")
-        raw_filename = options.get(b"filename")
+        options = disposition_params(disposition)
+        self._part.name = options.get("name", "")
+        raw_filename = options.get("filename")
         if raw_filename is None:
             return
         if self._part.name != "file":
@@ -108,7 +110,7 @@ class UploadParser:
             )
         if self._writer is not None:
             raise InvalidInput("Send one file per upload.")
-        self._filename = check_filename(raw_filename.decode("utf-8", "replace"))
+        self._filename = check_filename(raw_filename)
         self._part.filename = self._filename
         self._writer = DigestingWriter(self._staging_path())
 
@@ -165,6 +167,32 @@ class UploadParser:
             staged=self._writer.path,
             fields=self._fields,
         )
+
+
+def disposition_params(header: bytes) -> dict[str, str]:
+    """The parameters of a part's Content-Disposition header, names in lower case.
+
+    Browsers and curl send filenames as raw UTF-8. A quoted value loses its quotes
+    and the backslash escapes of `"` and `\\`, nothing else: a filename that carries
+    a path (`C:\\Users\\x.pkg`) is kept whole, so it is refused rather than
+    silently shortened. The `name*=` form is ignored, as RFC 7578 asks.
+    """
+    try:
+        text = header.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            "A form part's Content-Disposition header is not valid UTF-8; "
+            "send the filename in UTF-8."
+        ) from None
+    params: dict[str, str] = {}
+    for match in DISPOSITION_PARAM.finditer(text):
+        key, value = match.group(1).lower(), match.group(2).strip()
+        if "*" in key:
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+        params.setdefault(key, value)
+    return params
 
 
 def multipart_boundary(content_type: str | None) -> bytes:

@@ -198,7 +198,13 @@ async def test_a_corrupt_only_source_never_gets_published(mesh: Mesh) -> None:
         await asyncio.sleep(0.05)
     await asyncio.sleep(2)
     package = (await receiver.admin.get("/api/admin/packages/broken.pkg")).json()
-    assert package["status"] in ("Downloading", "Failed")
+    assert package["status"] == "Downloading"
+    progress = package["progress"]
+    assert progress["chunks_total"] == 2
+    assert progress["chunks_done"] <= 1
+    assert progress["source"] == "ods-source"
+    listed = (await receiver.admin.get("/api/admin/packages?status=Downloading")).json()
+    assert [p["progress"]["chunks_total"] for p in listed["items"]] == [2]
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=receiver.app), base_url=receiver.url
     ) as client:

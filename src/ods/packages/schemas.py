@@ -30,7 +30,32 @@ PACKAGE_EXAMPLE: dict[str, Any] = {
     "status": "Public",
     "status_reason": None,
     "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    "progress": None,
 }
+
+
+class Progress(BaseModel):
+    """A download from a peer in flight."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "chunks_done": 2,
+                    "chunks_total": 4,
+                    "bytes_done": 2097152,
+                    "rate": 104857600,
+                    "source": "Example ODS 2",
+                }
+            ]
+        }
+    )
+
+    chunks_done: int
+    chunks_total: int
+    bytes_done: int
+    rate: int | None = Field(description="Bytes per second, when this process fetches it.")
+    source: str | None = Field(description="The peer it is fetched from.")
 
 
 class PackageOut(BaseModel):
@@ -48,6 +73,9 @@ class PackageOut(BaseModel):
     status: Status
     status_reason: str | None = Field(description="Why the package is Failed, when it is.")
     uuid: str
+    progress: Progress | None = Field(
+        default=None, description="While Downloading: chunks, bytes, rate and source peer."
+    )
 
 
 class ChunkOut(BaseModel):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +16,9 @@ from ods.db import Database
 from ods.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from ods.events import record_event
 from ods.humanize import iso, size_hr, timestamp
-from ods.models import Chunk, Package, utcnow
+from ods.models import Chunk, Package, Peer, utcnow
+from ods.packages.digest import CHUNK_SIZE
+from ods.packages.progress import DOWNLOADS
 from ods.packages.schemas import (
     ChunkOut,
     PackageDetail,
@@ -40,7 +43,11 @@ PACKAGE_COLUMNS = (
     Package.status,
     Package.status_reason,
     Package.created,
+    Package.chunks_done,
+    Peer.name,
 )
+EPOCH = dt.datetime(1970, 1, 1)
+SECOND = dt.timedelta(seconds=1)
 
 
 def parse_stage(value: str) -> Stage:
@@ -54,20 +61,62 @@ def is_true(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def package_dict(row: Row[Any] | Package | Any) -> dict[str, Any]:
+def progress_dict(
+    uuid: str, status: str, file_size: int, chunks_done: int, source: str | None
+) -> dict[str, Any] | None:
+    """How far a download from a peer has got; None unless Downloading."""
+    if status != Status.DOWNLOADING.value:
+        return None
+    live = DOWNLOADS.get(uuid)
+    if live is not None:
+        chunks_done = live.chunks_done
+    total = -(-file_size // CHUNK_SIZE)
     return {
-        "created": iso(row.created),
-        "created_ts": timestamp(row.created),
-        "file_size": row.file_size,
-        "file_size_hr": size_hr(row.file_size),
-        "filename": row.filename,
-        "id": row.id,
-        "sha1": row.sha1,
-        "sha256": row.sha256,
-        "stage": row.stage,
-        "status": row.status,
-        "status_reason": row.status_reason,
-        "uuid": row.uuid,
+        "chunks_done": chunks_done,
+        "chunks_total": total,
+        "bytes_done": min(file_size, chunks_done * CHUNK_SIZE),
+        "rate": round(live.rate) if live is not None else None,
+        "source": live.source if live is not None else source,
+    }
+
+
+def package_row_dict(row: Sequence[Any]) -> dict[str, Any]:
+    """One row of PACKAGE_COLUMNS as the API shows it; the list's hot path."""
+    (id_, uuid, filename, size, sha1, sha256, stage, status, reason, created, done, source) = row
+    return {
+        "created": created.isoformat(timespec="seconds"),
+        "created_ts": (created - EPOCH) // SECOND,
+        "file_size": size,
+        "file_size_hr": size_hr(size),
+        "filename": filename,
+        "id": id_,
+        "sha1": sha1,
+        "sha256": sha256,
+        "stage": stage,
+        "status": status,
+        "status_reason": reason,
+        "uuid": uuid,
+        "progress": progress_dict(uuid, status, size, done, source),
+    }
+
+
+def package_dict(package: Package, source: str | None = None) -> dict[str, Any]:
+    return {
+        "created": iso(package.created),
+        "created_ts": timestamp(package.created),
+        "file_size": package.file_size,
+        "file_size_hr": size_hr(package.file_size),
+        "filename": package.filename,
+        "id": package.id,
+        "sha1": package.sha1,
+        "sha256": package.sha256,
+        "stage": package.stage,
+        "status": package.status,
+        "status_reason": package.status_reason,
+        "uuid": package.uuid,
+        "progress": progress_dict(
+            package.uuid, package.status, package.file_size, package.chunks_done, source
+        ),
     }
 
 
@@ -81,7 +130,7 @@ async def list_packages(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     """Packages as plain dicts (fast to serialise), and how many match in all."""
-    query = select(*PACKAGE_COLUMNS)
+    query = select(*PACKAGE_COLUMNS).outerjoin(Peer, Peer.id == Package.source_peer_id)
     count = select(func.count()).select_from(Package)
     conditions = []
     if stage is not None:
@@ -96,10 +145,10 @@ async def list_packages(
     query = query.order_by(Package.id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
-    async with db.session() as session:
-        rows = (await session.execute(query)).all()
-        total = len(rows) if limit is None and not offset else await session.scalar(count)
-    return [package_dict(row) for row in rows], int(total or 0)
+    async with db.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+        total = len(rows) if limit is None and not offset else await connection.scalar(count)
+    return [package_row_dict(row) for row in rows], int(total or 0)
 
 
 async def _find(session: AsyncSession, ref: str, *, lock: bool = False) -> Package:
@@ -119,6 +168,7 @@ async def _find(session: AsyncSession, ref: str, *, lock: bool = False) -> Packa
 async def get_package(db: Database, ref: str) -> PackageDetail:
     async with db.session() as session:
         package = await _find(session, ref)
+        source = await session.get(Peer, package.source_peer_id) if package.source_peer_id else None
         chunks = (
             await session.execute(
                 select(Chunk.index, Chunk.sha1, Chunk.sha256)
@@ -127,7 +177,7 @@ async def get_package(db: Database, ref: str) -> PackageDetail:
             )
         ).all()
     return PackageDetail(
-        **package_dict(package),
+        **package_dict(package, source.name if source else None),
         chunks=[ChunkOut(index=c.index, sha1=c.sha1, sha256=c.sha256) for c in chunks],
     )
 

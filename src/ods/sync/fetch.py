@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from ods.identity import get_identity
 from ods.models import Chunk, Package, Tombstone, utcnow
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.naming import check_filename
+from ods.packages.progress import DOWNLOADS, Progress
 from ods.packages.schemas import Status
 from ods.stages import Stage
 from ods.sync import jobs, peers, replication
@@ -47,26 +47,6 @@ PROGRESS_INTERVAL = 1.0
 
 class BadChunk(Exception):
     pass
-
-
-@dataclass
-class Progress:
-    """A download in flight, as the package object shows it."""
-
-    chunks_total: int
-    chunks_done: int
-    bytes_done: int
-    source: str
-    started: float = field(default_factory=time.monotonic)
-    bytes_this_run: int = 0
-
-    @property
-    def rate(self) -> float:
-        elapsed = time.monotonic() - self.started
-        return self.bytes_this_run / elapsed if elapsed > 0 else 0.0
-
-
-DOWNLOADS: dict[str, Progress] = {}
 
 
 def fetch_key(uuid: str) -> str:

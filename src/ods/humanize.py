@@ -11,12 +11,13 @@ def size_hr(size: int) -> str:
     """`3438044` → `"3.3 MB"` (1024-based, as the original ODS showed sizes)."""
     if size < 1024:
         return "1 byte" if size == 1 else f"{size} bytes"
-    value = float(size)
-    unit = 0
+    # The unit from the bit length (this runs for every row of a package list).
+    unit = min((size.bit_length() - 1) // 10, len(UNITS) - 1)
+    value = size / (1 << (10 * unit))
     # Compare the rounded figure, so 1048575 bytes reads "1.0 MB", not "1024.0 KB".
-    while round(value, 1) >= 1024 and unit < len(UNITS) - 1:
-        value /= 1024
+    if value >= 1023.95 and unit < len(UNITS) - 1:
         unit += 1
+        value /= 1024
     return f"{value:.1f} {UNITS[unit]}"
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
@@ -145,7 +145,7 @@ async def list_packages(
     items, total = await service.list_packages(
         context.db, stage=stage, status=status, search=search, limit=limit, offset=offset
     )
-    body = json.dumps({"items": items, "total": total}, separators=(",", ":"))
+    body = orjson.dumps({"items": items, "total": total})
     return Response(content=body, media_type="application/json")
 
 

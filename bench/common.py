@@ -1,13 +1,15 @@
 """Shared helpers for the benchmarks.
 
-A real `ods serve` subprocess with its own data dir, a logged-in HTTP client,
-a thread that samples values (RSS, disk use) and keeps their peaks, and small
-formatting helpers. The benchmarks print Markdown tables on stdout and their
-progress on stderr.
+A real `ods serve` subprocess with its own data dir (or several, started at
+once; killed and restarted in place), a logged-in HTTP client, a thread that
+samples values (RSS, disk use) and keeps their peaks, readers of /metrics and
+/share, and small formatting helpers. The benchmarks print Markdown tables on
+stdout and their progress on stderr.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import secrets
@@ -21,9 +23,11 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote, urlsplit
 
 import httpx
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from ods.config import Settings, env_names
 
@@ -110,21 +114,91 @@ class OdsServer:
             self.process.kill()
             self.process.wait()
 
+    @property
+    def port(self) -> int:
+        port = urlsplit(self.base_url).port
+        assert port is not None
+        return port
 
-@contextmanager
-def running_server(data_dir: Path, log_path: Path) -> Iterator[OdsServer]:
-    """Start `ods serve` on a free loopback port with DATA_DIR=data_dir; stop it after."""
-    port = free_port()
-    password = secrets.token_urlsafe(18)
+    def kill(self) -> None:
+        """SIGKILL, as in a power cut or the OOM killer: no shutdown at all."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def start_server(
+    data_dir: Path,
+    log_path: Path,
+    *,
+    port: int | None = None,
+    admin_password: str | None = None,
+    append_log: bool = False,
+) -> OdsServer:
+    """Start `ods serve` with DATA_DIR=data_dir and return at once, without waiting.
+
+    A free loopback port and a new admin password unless given: pass the old
+    ones to restart a server where it was, as its peers know it.
+    """
+    port = free_port() if port is None else port
+    password = secrets.token_urlsafe(18) if admin_password is None else admin_password
     data_dir.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
+    with log_path.open("ab" if append_log else "wb") as log:
         process = subprocess.Popen(
             [*ods_command(), "serve", "--host", HOST, "--port", str(port)],
             env=server_environment(data_dir, password),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = OdsServer(process, f"http://{HOST}:{port}", data_dir, password, log_path)
+    return OdsServer(process, f"http://{HOST}:{port}", data_dir, password, log_path)
+
+
+def restart_server(server: OdsServer) -> OdsServer:
+    """The same server started again: same port, data dir, password and log."""
+    return start_server(
+        server.data_dir,
+        server.log_path,
+        port=server.port,
+        admin_password=server.admin_password,
+        append_log=True,
+    )
+
+
+def stop_servers(servers: Sequence[OdsServer]) -> None:
+    """SIGTERM to all at once, then wait for each (SIGKILL after the timeout)."""
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.terminate()
+    for server in servers:
+        server.stop()
+
+
+@contextmanager
+def running_servers(workdir: Path, names: Sequence[str]) -> Iterator[list[OdsServer]]:
+    """One `ods serve` per name, DATA_DIR=workdir/name, all started at once; stopped after.
+
+    The caller may replace a server in the yielded list (after a restart): the
+    list's servers at exit are the ones stopped.
+    """
+    servers: list[OdsServer] = []
+    try:
+        servers.extend(start_server(workdir / name, workdir / f"{name}.log") for name in names)
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    except BaseException:
+        stop_servers(servers)
+        for name, server in zip(names, servers, strict=False):
+            progress(f"{name} log (last {LOG_TAIL_CHARS} characters):\n{server.log_tail()}")
+        raise
+    finally:
+        stop_servers(servers)
+
+
+@contextmanager
+def running_server(data_dir: Path, log_path: Path) -> Iterator[OdsServer]:
+    """Start `ods serve` on a free loopback port with DATA_DIR=data_dir; stop it after."""
+    server = start_server(data_dir, log_path)
     try:
         server.wait_ready()
         yield server
@@ -161,6 +235,38 @@ def process_rss_probe(pid: int) -> Callable[[], int]:
         return total
 
     return rss
+
+
+def metric_value(base_url: str, name: str, labels: Mapping[str, str]) -> float:
+    """One sample of the server's GET /metrics (0 when it is not there yet)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=30.0, trust_env=False).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == dict(labels):
+                return float(sample.value)
+    return 0.0
+
+
+def served_sha256(base_url: str, filename: str) -> str:
+    """SHA-256 of the file as the server sends it from /share/{filename}."""
+    digest = hashlib.sha256()
+    with (
+        httpx.Client(base_url=base_url, timeout=60.0, trust_env=False) as client,
+        client.stream("GET", f"/share/{quote(filename)}") as response,
+    ):
+        if response.status_code != 200:
+            raise RuntimeError(f"/share/{filename} answered {response.status_code}")
+        for block in response.iter_bytes(MIB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb", buffering=0) as reader:
+        while block := reader.read(MIB):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -1,0 +1,574 @@
+"""Replication between real `ods serve` nodes on loopback: speed, memory, fan-out, resume.
+
+Four parts, each with its own nodes in fresh data dirs, all registered with
+each other through the admin API as an admin would:
+
+1. Transfer: a package of --size (and one of --rss-size) uploaded to node A,
+   timed from the upload's 201 to node B answering `Public`, beside
+   `curl -s -o FILE` of the same file from A's /share.
+2. Memory: B's peak RSS during each of those transfers, to show it is flat.
+3. Fan-out: a --small package reaching every node of a --nodes chain, then of
+   a full mesh of the same nodes.
+4. Resume: B killed (SIGKILL) a quarter into a --size transfer and restarted
+   on the same port and data dir; the bytes A served to peers beyond the size.
+
+    python bench/sync.py [--size 1G] [--nodes 10] [--small 10M] [--dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from common import (
+    MIB,
+    SAMPLE_INTERVAL_SECONDS,
+    OdsServer,
+    PeakSampler,
+    file_sha256,
+    filesystem_of,
+    logged_in_client,
+    machine_summary,
+    markdown_table,
+    metric_value,
+    process_cpu_seconds,
+    process_rss_probe,
+    progress,
+    restart_server,
+    running_servers,
+    served_sha256,
+)
+from upload import UPLOAD_TIMEOUT, Size, make_input
+from upload import upload as upload_file
+
+from ods.config import parse_size
+
+TARGET_RATIO = 0.7
+TARGET_CHAIN_SECONDS = 3.0
+TARGET_EXTRA_MIB = 4
+
+STAGE = "Prod"
+KILL_FRACTION = 0.25
+POLL_SECONDS = 0.01  # between looks at the share dirs (a stat each)
+METRICS_POLL_SECONDS = 0.02  # between reads of the source's /metrics in part 4
+API_FALLBACK_SECONDS = 0.5  # ask a node's API this often even if its share dir shows nothing
+MIN_RATE_MIB_S = 2.0  # slower than this and a wait for Public gives up
+PEERS = {"to": "peers"}
+PEER_BYTES = "ods_bytes_served_total"
+PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+
+
+@dataclass
+class Node:
+    """A running server, logged in, with its name and url set."""
+
+    name: str
+    server: OdsServer
+    client: httpx.Client
+
+    @property
+    def share_dir(self) -> Path:
+        return self.server.data_dir / "share"
+
+
+@dataclass
+class Mesh:
+    """Nodes of one part; `servers` is the list `running_servers` stops at the end."""
+
+    nodes: list[Node]
+    servers: list[OdsServer]
+    stack: ExitStack
+
+    def restart(self, index: int) -> None:
+        """Start the node again where it was (it must be stopped or killed), and log in."""
+        node = self.nodes[index]
+        node.server = restart_server(node.server)
+        self.servers[index] = node.server
+        node.server.wait_ready()
+        node.client = self.stack.enter_context(logged_in_client(node.server, UPLOAD_TIMEOUT))
+
+
+@dataclass(frozen=True)
+class Transfer:
+    size: Size
+    sync_seconds: float
+    curl_seconds: float
+    sync_cpu_seconds: float
+    curl_cpu_seconds: float
+    idle_rss: int
+    peak_rss: int
+
+
+@dataclass(frozen=True)
+class Spread:
+    topology: str
+    nodes: int
+    links: int
+    seconds: list[float]  # per receiving node, from the 201 on the first node
+
+
+@dataclass(frozen=True)
+class Resume:
+    size: Size
+    served_at_kill: float
+    served_total: float
+    restart_seconds: float
+
+    @property
+    def extra(self) -> float:
+        return self.served_total - self.size.nbytes
+
+
+@dataclass(frozen=True)
+class Inputs:
+    transfers: list[tuple[Size, Path]]
+    chain: Path
+    mesh: Path
+
+
+def expect(response: httpx.Response, status: int, what: str) -> Any:
+    if response.status_code != status:
+        raise RuntimeError(f"{what} answered {response.status_code}: {response.text[:500]}")
+    return response.json()
+
+
+def configure(node: Node) -> None:
+    """Name, url (the address the other nodes use) and stage, as before any registration."""
+    body = {"name": node.name, "url": node.server.base_url, "stage": STAGE}
+    expect(node.client.post("/api/admin/about/update", json=body), 201, f"{node.name} about")
+
+
+def register(node: Node, other: Node) -> None:
+    """`node` registers with `other`, with the iss and key from other's About."""
+    about = expect(other.client.get("/api/admin/about"), 200, f"{other.name} about")
+    body = {"url": other.server.base_url, "iss_id": about["iss"], "key": about["key"]}
+    expect(node.client.post("/api/admin/register", json=body), 201, f"{node.name} register")
+
+
+@contextmanager
+def mesh_of(root: Path, names: Sequence[str]) -> Iterator[Mesh]:
+    """Servers started at once in root/NAME, logged in and configured; all removed after."""
+    try:
+        with running_servers(root, names) as servers, ExitStack() as stack:
+            nodes = [
+                Node(name, server, stack.enter_context(logged_in_client(server, UPLOAD_TIMEOUT)))
+                for name, server in zip(names, servers, strict=True)
+            ]
+            with ThreadPoolExecutor(len(nodes)) as pool:
+                list(pool.map(configure, nodes))
+            yield Mesh(nodes, servers, stack)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def public_timeout(nbytes: int) -> float:
+    return 120.0 + nbytes / MIB / MIN_RATE_MIB_S
+
+
+def package_state(node: Node, filename: str) -> dict[str, Any] | None:
+    response = node.client.get(f"/api/admin/packages/{quote(filename)}")
+    if response.status_code == 404:
+        return None
+    state: dict[str, Any] = expect(response, 200, f"{node.name} package")
+    return state
+
+
+def wait_public(
+    nodes: Sequence[Node], filename: str, sha256: str, started: float, timeout: float
+) -> list[float]:
+    """Seconds from `started` until each node's API says the package is Public.
+
+    A node is asked (GET /api/admin/packages/{filename}) as soon as the file
+    shows in its share dir, where publishing renames it just before marking
+    it Public, and every API_FALLBACK_SECONDS anyway. Watching the share dirs
+    (a stat) rather than asking every node every few ms keeps the polling's
+    own load off the nodes being timed.
+    """
+    seconds: dict[int, float] = {}
+    asked = [float("-inf")] * len(nodes)
+    while len(seconds) < len(nodes):
+        now = time.perf_counter()
+        if now - started > timeout:
+            states = {
+                node.name: package_state(node, filename)
+                for index, node in enumerate(nodes)
+                if index not in seconds
+            }
+            raise TimeoutError(f"{filename} not Public after {timeout:.0f} s: {states}")
+        for index, node in enumerate(nodes):
+            if index in seconds:
+                continue
+            if node.server.process.poll() is not None:
+                raise RuntimeError(f"{node.name} exited with {node.server.process.returncode}")
+            if (
+                not (node.share_dir / filename).exists()
+                and now - asked[index] < API_FALLBACK_SECONDS
+            ):
+                continue
+            asked[index] = now
+            state = package_state(node, filename)
+            if state is None:
+                continue
+            if state["status"] == "Failed":
+                raise RuntimeError(f"{filename} Failed on {node.name}: {state['status_reason']}")
+            if state["status"] == "Public":
+                seconds[index] = time.perf_counter() - started
+                if state["sha256"] != sha256:
+                    raise RuntimeError(f"{node.name} published {filename} with another SHA-256")
+        time.sleep(POLL_SECONDS)
+    return [seconds[index] for index in range(len(nodes))]
+
+
+def check_served(node: Node, filename: str, sha256: str) -> None:
+    if served_sha256(node.server.base_url, filename) != sha256:
+        raise RuntimeError(f"{node.name} serves {filename} with another SHA-256 than the source")
+
+
+def upload_to(node: Node, path: Path, sha256: str) -> float:
+    """Upload the file; returns the perf_counter time of the 201."""
+    answer = upload_file(node.client, path, path.name)
+    answered = time.perf_counter()
+    if answer.sha256 != sha256:
+        raise RuntimeError(f"{node.name} computed another SHA-256 for {path.name}")
+    return answered
+
+
+def run_curl(curl: str, url: str, output: Path, server_pid: int) -> tuple[float, float]:
+    """`curl -s -o FILE URL`: wall seconds, and CPU seconds of curl plus the server."""
+    env = {key: value for key, value in os.environ.items() if key.lower() not in PROXY_VARIABLES}
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = process_cpu_seconds(server_pid)
+    started = time.perf_counter()
+    subprocess.run([curl, "-s", "-o", str(output), url], check=True, env=env)
+    seconds = time.perf_counter() - started
+    server_cpu = process_cpu_seconds(server_pid) - server_before
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    curl_cpu = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime
+    )
+    return seconds, curl_cpu + server_cpu
+
+
+def cpu_of(nodes: Sequence[Node]) -> float:
+    return sum(process_cpu_seconds(node.server.pid) for node in nodes)
+
+
+def bench_transfer(size: Size, source: Path, workdir: Path, curl: str) -> Transfer:
+    """Parts 1 and 2: A to B by replication, then A to a file by curl."""
+    sha256 = file_sha256(source)
+    root = workdir / f"transfer-{size.label}"
+    with mesh_of(root, ["a", "b"]) as mesh:
+        a, b = mesh.nodes
+        register(a, b)
+        rss = process_rss_probe(b.server.pid)
+        idle_rss = rss()
+        progress(f"transfer {size.label}: upload to A, replication to B")
+        with PeakSampler({"rss": rss}) as sampler:
+            answered = upload_to(a, source, sha256)
+            cpu_before = cpu_of(mesh.nodes)
+            [sync_seconds] = wait_public(
+                [b], source.name, sha256, answered, public_timeout(size.nbytes)
+            )
+            sync_cpu = cpu_of(mesh.nodes) - cpu_before
+        check_served(b, source.name, sha256)
+        progress(f"transfer {size.label}: B serves the source's SHA-256; curl from A")
+        output = root / "curl.out"
+        curl_seconds, curl_cpu = run_curl(
+            curl, f"{a.server.base_url}/share/{quote(source.name)}", output, a.server.pid
+        )
+        if output.stat().st_size != size.nbytes:
+            raise RuntimeError(f"curl wrote {output.stat().st_size} bytes, not {size.nbytes}")
+    return Transfer(
+        size=size,
+        sync_seconds=sync_seconds,
+        curl_seconds=curl_seconds,
+        sync_cpu_seconds=sync_cpu,
+        curl_cpu_seconds=curl_cpu,
+        idle_rss=idle_rss,
+        peak_rss=sampler.peaks["rss"],
+    )
+
+
+def spread(topology: str, nodes: list[Node], links: int, source: Path) -> Spread:
+    sha256 = file_sha256(source)
+    progress(f"{topology}: upload {source.name} to {nodes[0].name}")
+    answered = upload_to(nodes[0], source, sha256)
+    seconds = wait_public(
+        nodes[1:], source.name, sha256, answered, public_timeout(source.stat().st_size)
+    )
+    return Spread(topology, len(nodes), links, seconds)
+
+
+def register_all(nodes: list[Node], pairs: Sequence[tuple[int, int]]) -> None:
+    started = time.perf_counter()
+    for left, right in pairs:
+        register(nodes[left], nodes[right])
+    progress(f"{len(pairs)} registrations in {time.perf_counter() - started:.1f} s")
+
+
+def bench_fan_out(count: int, inputs: Inputs, workdir: Path) -> list[Spread]:
+    """Part 3: a chain (i with i+1), then the same nodes made a full mesh."""
+    names = [f"node-{index:02d}" for index in range(count)]
+    progress(f"fan-out: starting {count} nodes")
+    with mesh_of(workdir / "fan-out", names) as mesh:
+        nodes = mesh.nodes
+        chain = [(index, index + 1) for index in range(count - 1)]
+        register_all(nodes, chain)
+        results = [spread("chain", nodes, len(chain), inputs.chain)]
+        rest = [(left, right) for left in range(count) for right in range(left + 2, count)]
+        register_all(nodes, rest)
+        results.append(spread("full mesh", nodes, len(chain) + len(rest), inputs.mesh))
+    return results
+
+
+def bench_resume(size: Size, source: Path, workdir: Path) -> Resume:
+    """Part 4: kill -9 the receiver a quarter in, restart it in place, count peer bytes."""
+    sha256 = file_sha256(source)
+    with mesh_of(workdir / "resume", ["a", "b"]) as mesh:
+        a, b = mesh.nodes
+        register(a, b)
+        progress(f"resume {size.label}: upload to A")
+        answered = upload_to(a, source, sha256)
+        threshold = size.nbytes * KILL_FRACTION
+        while (served := metric_value(a.server.base_url, PEER_BYTES, PEERS)) < threshold:
+            if time.perf_counter() - answered > public_timeout(size.nbytes):
+                raise TimeoutError(f"A served only {served / MIB:.1f} MiB to B")
+            time.sleep(METRICS_POLL_SECONDS)
+        b.server.kill()
+        served_at_kill = metric_value(a.server.base_url, PEER_BYTES, PEERS)
+        progress(f"resume {size.label}: B killed at {served_at_kill / MIB:.1f} MiB served; restart")
+        if served_at_kill >= size.nbytes:
+            raise RuntimeError("the transfer was complete before the kill; use a larger --size")
+        restarted = time.perf_counter()
+        mesh.restart(1)
+        [restart_seconds] = wait_public(
+            [b], source.name, sha256, restarted, public_timeout(size.nbytes)
+        )
+        served_total = metric_value(a.server.base_url, PEER_BYTES, PEERS)
+        check_served(b, source.name, sha256)
+    return Resume(size, served_at_kill, served_total, restart_seconds)
+
+
+def mib_s(nbytes: int, seconds: float) -> float:
+    return nbytes / MIB / seconds
+
+
+def transfer_row(result: Transfer) -> list[str]:
+    curl_speed = mib_s(result.size.nbytes, result.curl_seconds)
+    sync_speed = mib_s(result.size.nbytes, result.sync_seconds)
+    ratio = sync_speed / curl_speed
+    return [
+        result.size.label,
+        f"{curl_speed:.0f}",
+        f"{sync_speed:.0f}",
+        f"{ratio:.2f}",
+        f"{result.sync_cpu_seconds / result.curl_cpu_seconds:.1f}",
+        f"{result.idle_rss / MIB:.0f}",
+        f"{result.peak_rss / MIB:.0f}",
+        "ok" if ratio >= TARGET_RATIO else "miss: ratio",
+    ]
+
+
+def spread_row(result: Spread) -> list[str]:
+    slowest = max(result.seconds)
+    if result.topology == "chain":
+        target = "ok" if slowest < TARGET_CHAIN_SECONDS else "miss"
+    else:
+        target = "-"
+    return [
+        result.topology,
+        str(result.nodes),
+        str(result.links),
+        f"{min(result.seconds):.2f}",
+        f"{statistics.median(result.seconds):.2f}",
+        f"{slowest:.2f}",
+        target,
+    ]
+
+
+def resume_row(result: Resume) -> list[str]:
+    return [
+        result.size.label,
+        f"{result.served_at_kill / MIB:.1f}",
+        f"{result.served_total / MIB:.1f}",
+        f"{result.extra / MIB:.2f}",
+        f"{result.restart_seconds:.1f}",
+        "ok" if result.extra <= TARGET_EXTRA_MIB * MIB else "miss",
+    ]
+
+
+def report(
+    transfers: list[Transfer], spreads: list[Spread], resume: Resume, small: Size, workdir: Path
+) -> str:
+    transfer_table = markdown_table(
+        [
+            "size",
+            "curl MiB/s",
+            "sync MiB/s",
+            "ratio (sync/curl)",
+            "CPU s sync/curl",
+            "B idle RSS MiB",
+            "B peak RSS MiB",
+            "targets",
+        ],
+        [transfer_row(result) for result in transfers],
+    )
+    peaks = [result.peak_rss / MIB for result in transfers]
+    spread_table = markdown_table(
+        [
+            f"{small.label} package",
+            "nodes",
+            "registrations",
+            "first node s",
+            "median node s",
+            "all nodes s",
+            "target",
+        ],
+        [spread_row(result) for result in spreads],
+    )
+    resume_table = markdown_table(
+        [
+            "size",
+            "peer MiB served at kill",
+            "peer MiB served in all",
+            "extra MiB",
+            "restart to Public s",
+            "target",
+        ],
+        [resume_row(resume)],
+    )
+    return "\n\n".join(
+        [
+            "Transfer A -> B (parts 1 and 2)",
+            transfer_table,
+            f"sync: the upload's 201 on A to B answering Public (file fetched in 1 MiB "
+            f"chunks, each checked, whole file checked, published); curl: `curl -s -o FILE` "
+            f"of A's /share. Target: ratio >= {TARGET_RATIO}. CPU s: A + B during the sync "
+            f"over A + curl during the curl. B's RSS (psutil, children included) sampled "
+            f"every {SAMPLE_INTERVAL_SECONDS * 1000:.0f} ms from before the upload to Public; "
+            f"peaks {' and '.join(f'{peak:.0f}' for peak in peaks)} MiB "
+            f"(difference {max(peaks) - min(peaks):.0f} MiB). "
+            f"B serves every file with the source's SHA-256.",
+            "Fan-out (part 3)",
+            spread_table,
+            f"Seconds from the upload's 201 on the first node to each other node answering "
+            f"Public; chain: node i registered with node i+1, uploaded at one end; full mesh: "
+            f"the same nodes with every pair registered, a new package. "
+            f"Target: chain < {TARGET_CHAIN_SECONDS:.0f} s.",
+            "Resume after kill -9 (part 4)",
+            resume_table,
+            f'B killed once A\'s {PEER_BYTES}{{to="peers"}} passed '
+            f"{KILL_FRACTION:.0%} of the size, restarted on the same port and data dir. "
+            f"Extra: A's peer bytes in all minus the file's size. "
+            f"Target: extra <= {TARGET_EXTRA_MIB} MiB.",
+            f"Nodes: `ods serve`, SQLite, in-process queue, default settings, stage {STAGE}. "
+            f"Public is read from GET /api/admin/packages/{{filename}}, asked as soon as the "
+            f"file appears in the node's share dir (watched every "
+            f"{POLL_SECONDS * 1000:.0f} ms) and every {API_FALLBACK_SECONDS} s regardless. "
+            f"Work dir on {filesystem_of(workdir)}. {machine_summary()}",
+        ]
+    )
+
+
+def size_arg(text: str) -> Size:
+    nbytes = parse_size(text)
+    if nbytes < MIB:
+        raise argparse.ArgumentTypeError("must be at least 1M")
+    return Size(text.strip(), nbytes)
+
+
+def label_of(nbytes: int) -> str:
+    for suffix, unit in (("G", 1024**3), ("M", MIB), ("K", 1024)):
+        if nbytes % unit == 0:
+            return f"{nbytes // unit}{suffix}"
+    return str(nbytes)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--size",
+        type=size_arg,
+        default="1G",
+        help="the large package: transfer and resume (1024-based; default 1G)",
+    )
+    parser.add_argument(
+        "--rss-size",
+        type=size_arg,
+        help="a smaller transfer, to compare peak RSS (default: a quarter of --size)",
+    )
+    parser.add_argument(
+        "--nodes", type=int, default=10, help="nodes in the chain and the mesh (default 10)"
+    )
+    parser.add_argument(
+        "--small", type=size_arg, default="10M", help="the fan-out package (default 10M)"
+    )
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=Path.cwd(),
+        help="where to make the work dir (default: the current dir); a disk, not tmpfs",
+    )
+    args = parser.parse_args(argv)
+    if args.nodes < 2:
+        parser.error("--nodes must be at least 2")
+    if args.rss_size is None:
+        quarter = args.size.nbytes // 4 // MIB * MIB
+        args.rss_size = Size(label_of(quarter), quarter) if quarter >= MIB else None
+    if args.rss_size is not None and args.rss_size.nbytes >= args.size.nbytes:
+        parser.error("--rss-size must be smaller than --size")
+    return args
+
+
+def make_inputs(args: argparse.Namespace, directory: Path) -> Inputs:
+    directory.mkdir()
+    sizes: list[Size] = [size for size in (args.rss_size, args.size) if size is not None]
+    transfers = [(size, directory / f"ods-bench-sync-{size.label}.bin") for size in sizes]
+    small: Size = args.small
+    chain = directory / f"ods-bench-chain-{small.label}.bin"
+    mesh = directory / f"ods-bench-mesh-{small.label}.bin"
+    for size, path in [*transfers, (small, chain), (small, mesh)]:
+        make_input(path, size.nbytes)
+    return Inputs(transfers, chain, mesh)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    curl = shutil.which("curl")
+    if curl is None:
+        sys.exit("bench/sync.py needs curl on the PATH (the reference for part 1)")
+    args.dir.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="ods-bench-sync-", dir=args.dir))
+    filesystem = filesystem_of(workdir)
+    progress(f"work dir {workdir} on {filesystem}")
+    if "(tmpfs)" in filesystem:
+        progress("warning: the work dir is in memory (tmpfs); pass --dir on a real disk")
+    try:
+        inputs = make_inputs(args, workdir / "inputs")
+        transfers = [bench_transfer(size, path, workdir, curl) for size, path in inputs.transfers]
+        spreads = bench_fan_out(args.nodes, inputs, workdir)
+        large, large_path = inputs.transfers[-1]
+        resume = bench_resume(large, large_path, workdir)
+        print(report(transfers, spreads, resume, args.small, workdir))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

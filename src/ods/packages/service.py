@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -290,20 +292,30 @@ def _upload_result(package: Package, *, replaced: bool) -> UploadResult:
 
 
 async def delete_package(db: Database, files: PackageFiles, ref: str, actor: str) -> None:
-    async with db.transaction() as session:
-        package = await _find(session, ref, lock=True)
-        if package.status == Status.PUBLISHING.value:
-            raise Conflict(f"{package.filename!r} is being published; try again shortly.")
-        filename = package.filename
-        await session.delete(package)
-        await record_event(
-            session,
-            "package.deleted",
-            f"{filename} deleted",
-            actor=actor,
-            package_uuid=package.uuid,
-        )
-    await files.remove(filename)
+    trash: Path | None = None
+    try:
+        async with db.transaction() as session:
+            package = await _find(session, ref, lock=True)
+            if package.status == Status.PUBLISHING.value:
+                raise Conflict(f"{package.filename!r} is being published; try again shortly.")
+            filename = package.filename
+            await session.delete(package)
+            await record_event(
+                session,
+                "package.deleted",
+                f"{filename} deleted",
+                actor=actor,
+                package_uuid=package.uuid,
+            )
+            # Out of the share dir before the commit, so an upload of the same name
+            # that publishes right after cannot have its new file removed.
+            trash = await files.withdraw(filename, package.uuid)
+    except BaseException:
+        if trash is not None:
+            await files.publish(trash, filename)
+        raise
+    if trash is not None:
+        await asyncio.to_thread(trash.unlink, True)
 
 
 async def change_stage(db: Database, ref: str, stage: Stage, actor: str) -> PackageOut:

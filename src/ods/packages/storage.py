@@ -36,8 +36,16 @@ class PackageFiles:
         finally:
             os.close(fd)
 
-    async def remove(self, filename: str) -> None:
-        await asyncio.to_thread(self.published(filename).unlink, True)
+    async def withdraw(self, filename: str, uuid: str) -> Path | None:
+        """Move a published file out of the share dir; the caller deletes it."""
+        trash = self.staging_dir / f"deleted-{uuid}.part"
+        try:
+            await asyncio.to_thread(os.replace, self.published(filename), trash)
+        except FileNotFoundError:
+            return None
+        return trash
 
     def leftover_uploads(self) -> list[Path]:
-        return sorted(self.staging_dir.glob("upload-*.part"))
+        return sorted(
+            [*self.staging_dir.glob("upload-*.part"), *self.staging_dir.glob("deleted-*.part")]
+        )

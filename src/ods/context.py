@@ -16,6 +16,8 @@ from ods.crypto import FieldCipher
 from ods.db import Database
 from ods.metrics import Metrics
 from ods.packages.storage import PackageFiles
+from ods.sync.cache import TtlCache
+from ods.sync.client import PeerLink
 from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -32,6 +34,11 @@ class Context:
     metrics: Metrics
     queue: JobQueue = field(init=False)
     iss: str = ""
+    # Peer links by iss, and path and size of Public packages by uuid: read on
+    # every signed request and every chunk served.
+    peer_links: TtlCache[str, PeerLink] = field(default_factory=lambda: TtlCache(5.0))
+    chunk_sources: TtlCache[str, tuple[str, int]] = field(default_factory=lambda: TtlCache(60.0))
+    last_contacts: dict[int, float] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> Context:

@@ -79,6 +79,8 @@ async def _upload(
         raise InvalidInput(
             "The client disconnected before the upload finished; nothing was saved."
         ) from None
+    if result.replaced:
+        context.chunk_sources.clear()
     await replication.announce(context, result.uuid)
     return result
 
@@ -170,4 +172,5 @@ async def change_stage(
 async def delete_package(ref: str, context: ContextDep, principal: PackageManager) -> Response:
     """Delete a package: its row and its published file."""
     await service.delete_package(context.db, context.files, ref, principal.username)
+    context.chunk_sources.clear()
     return Response(status_code=204)

@@ -186,14 +186,18 @@ def prepare_staging(path: Path, size: int) -> None:
         os.close(fd)
 
 
-def whole_file_digests(path: Path) -> tuple[str, str]:
-    sha1 = hashlib.sha1(usedforsecurity=False)
-    sha256 = hashlib.sha256()
+def file_digest(path: Path, algorithm: str) -> str:
     with path.open("rb") as handle:
-        while block := handle.read(CHUNK_SIZE):
-            sha1.update(block)
-            sha256.update(block)
-    return sha1.hexdigest(), sha256.hexdigest()
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
+async def whole_file_digests(path: Path) -> tuple[str, str]:
+    """SHA1 and SHA-256 of the file, each in its own thread (hashlib releases the GIL)."""
+    sha1, sha256 = await asyncio.gather(
+        asyncio.to_thread(file_digest, path, "sha1"),
+        asyncio.to_thread(file_digest, path, "sha256"),
+    )
+    return sha1, sha256
 
 
 def check_chunk(data: bytes, expected_size: int, sha256: str, sha1: str) -> None:
@@ -203,6 +207,17 @@ def check_chunk(data: bytes, expected_size: int, sha256: str, sha1: str) -> None
         raise BadChunk("SHA-256 mismatch")
     if hashlib.sha1(data, usedforsecurity=False).hexdigest() != sha1:
         raise BadChunk("SHA1 mismatch")
+
+
+def check_and_write(fd: int, data: bytes, index: int, size: int, sha256: str, sha1: str) -> None:
+    """Verify a chunk and write it in place, in one trip to a worker thread."""
+    check_chunk(data, size, sha256, sha1)
+    view = memoryview(data)
+    offset = index * CHUNK_SIZE
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
 
 
 async def _save_progress(context: Context, package_id: int, chunks_done: int) -> None:
@@ -241,7 +256,9 @@ async def fetch_chunks(
                     limit=size,
                     stall_seconds=context.settings.fetch_stall_seconds,
                 )
-                await asyncio.to_thread(check_chunk, data, size, digests.sha256, digests.sha1)
+                await asyncio.to_thread(
+                    check_and_write, fd, data, index, size, digests.sha256, digests.sha1
+                )
             except (BadChunk, ChunkTooLarge) as exc:
                 log.warning(
                     "chunk %d of %s from %s is bad: %s", index, manifest.filename, link.name, exc
@@ -252,7 +269,6 @@ async def fetch_chunks(
                         f"{CHUNK_TRIES} times ({exc})"
                     ) from None
                 continue
-            await asyncio.to_thread(os.pwrite, fd, data, index * CHUNK_SIZE)
             progress.chunks_done += 1
             progress.bytes_done += size
             progress.bytes_this_run += size
@@ -340,7 +356,7 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
         raise jobs.RetryLater(exc.message) from None
     finally:
         DOWNLOADS.pop(uuid, None)
-    sha1, sha256 = await asyncio.to_thread(whole_file_digests, path)
+    sha1, sha256 = await whole_file_digests(path)
     if sha256 != manifest.sha256 or sha1 != manifest.sha1:
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")

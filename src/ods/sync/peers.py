@@ -8,6 +8,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NONCE_RETENTION = dt.timedelta(seconds=signing.WINDOW_SECONDS * 3)
+CONTACT_RESOLUTION = 5.0
 
 
 class SignatureRefused(OdsError):
@@ -79,9 +81,22 @@ async def links(context: Context) -> list[PeerLink]:
 
 
 async def link_by_iss(context: Context, iss: str) -> PeerLink | None:
+    cached = context.peer_links.get(iss)
+    if cached is not None:
+        return cached
     async with context.db.session() as session:
         peer = (await session.execute(select(Peer).where(Peer.iss == iss))).scalar_one_or_none()
-    return link_of(context, peer) if peer else None
+    if peer is None:
+        return None
+    link = link_of(context, peer)
+    context.peer_links.put(iss, link)
+    return link
+
+
+def forget_links(context: Context) -> None:
+    """Peers changed here: read them from the database again."""
+    context.peer_links.clear()
+    context.last_contacts.clear()
 
 
 async def list_peers(context: Context) -> list[PeerOut]:
@@ -206,6 +221,7 @@ async def register(context: Context, request: RegisterRequest, actor: str) -> Pe
         await record_event(
             session, "peer.registered", f"Registered with {answer.name} ({url})", actor=actor
         )
+    forget_links(context)
     return next(p for p in await list_peers(context) if p.iss == answer.iss)
 
 
@@ -263,6 +279,7 @@ async def accept_registration(
             "peer.registered",
             f"{registration.name} ({registration.url}) {verb} with this server",
         )
+    forget_links(context)
     card = card_of(me)
     return RegistrationAnswer.model_validate(card | {"proof": registration_proof(secret, card)})
 
@@ -272,10 +289,15 @@ async def remember_nonce(context: Context, sender: str, nonce: str) -> None:
     now = utcnow()
     try:
         async with context.db.transaction() as session:
-            await session.execute(delete(Nonce).where(Nonce.seen < now - NONCE_RETENTION))
             session.add(Nonce(sender=sender, nonce=nonce, seen=now))
     except IntegrityError:
         raise SignatureRefused("The nonce was used before: a replayed request.") from None
+
+
+async def prune_nonces(context: Context) -> None:
+    """Forget nonces too old to pass the timestamp check anyway."""
+    async with context.db.transaction() as session:
+        await session.execute(delete(Nonce).where(Nonce.seen < utcnow() - NONCE_RETENTION))
 
 
 async def verify_peer_request(
@@ -302,6 +324,14 @@ async def verify_peer_request(
 
 async def record_contact(context: Context, peer_id: int, error: str | None) -> None:
     """Note a successful exchange with a peer, or the error that stopped one."""
+    now_mono = time.monotonic()
+    if error is None:
+        last = context.last_contacts.get(peer_id)
+        if last is not None and now_mono - last < CONTACT_RESOLUTION:
+            return
+        context.last_contacts[peer_id] = now_mono
+    else:
+        context.last_contacts.pop(peer_id, None)
     async with context.db.transaction() as session:
         peer = await session.get(Peer, peer_id)
         if peer is None:
@@ -354,6 +384,7 @@ async def unregister(context: Context, peer_id: int, actor: str) -> None:
         await record_event(
             session, "peer.unregistered", f"Unregistered {link.name} ({link.url})", actor=actor
         )
+    forget_links(context)
 
 
 async def accept_unregistration(context: Context, link: PeerLink) -> None:
@@ -362,3 +393,4 @@ async def accept_unregistration(context: Context, link: PeerLink) -> None:
         await record_event(
             session, "peer.unregistered", f"{link.name} ({link.url}) unregistered from this server"
         )
+    forget_links(context)

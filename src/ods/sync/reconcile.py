@@ -49,6 +49,7 @@ async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None
         peer.name = card.name or peer.name
         peer.stage = card.stage.value
         peer.firewalled_mode = card.firewalled_mode
+    peers.forget_links(context)
 
 
 async def exchange_cards(context: Context, client: PeerClient) -> None:
@@ -137,6 +138,7 @@ class Scheduler:
                     last = time.monotonic()
                     await reconcile_all(self.context)
                 await jobs.resume_jobs(self.context, reclaim_all_running=False)
+                await peers.prune_nonces(self.context)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -84,11 +84,16 @@ async def manifest(context: Context, uuid: str) -> PackageManifest:
 
 
 async def read_chunk(context: Context, uuid: str, index: int) -> bytes:
-    package = await _public(context, uuid)
-    count = max(1, -(-package.file_size // CHUNK_SIZE))
+    source = context.chunk_sources.get(uuid)
+    if source is None:
+        package = await _public(context, uuid)
+        source = (package.filename, package.file_size)
+        context.chunk_sources.put(uuid, source)
+    filename, size = source
+    count = max(1, -(-size // CHUNK_SIZE))
     if index < 0 or index >= count:
-        raise NotFound(f"{package.filename} has no chunk {index} (it has {count}).")
-    path = context.files.published(package.filename)
+        raise NotFound(f"{filename} has no chunk {index} (it has {count}).")
+    path = context.files.published(filename)
 
     def read() -> bytes:
         fd = os.open(path, os.O_RDONLY)
@@ -97,7 +102,11 @@ async def read_chunk(context: Context, uuid: str, index: int) -> bytes:
         finally:
             os.close(fd)
 
-    return await asyncio.to_thread(read)
+    try:
+        return await asyncio.to_thread(read)
+    except FileNotFoundError:
+        context.chunk_sources.clear()
+        raise NotFound(f"No published package with uuid {uuid}.") from None
 
 
 def notify_key(uuid: str, peer_iss: str) -> str:

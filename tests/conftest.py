@@ -3,23 +3,90 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import contextlib
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from ods import migrate
 from ods.app import create_app
-from ods.config import Settings, load_settings
+from ods.config import Settings, load_settings, normalise_database_url
+from ods.db import create_engine
+from tests import services
 
 NEW_PASSWORD = "a long test passphrase"
 TEST_DATABASE_KEY = base64.b64encode(b"k" * 32).decode()
 
 
+BACKENDS = ("sqlite", "mariadb", "postgresql")
+
+
+def selected_backends() -> list[str]:
+    """The backends named in ODS_TEST_BACKENDS (a comma list), or all of them."""
+    raw = os.environ.get("ODS_TEST_BACKENDS", "")
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(
+            f"ODS_TEST_BACKENDS: unknown backend {unknown[0]!r}; use {', '.join(BACKENDS)}"
+        )
+    return names or list(BACKENDS)
+
+
+def serve(backend: str) -> Iterator[services.DatabaseServer]:
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(services.SERVERS[backend]())
+        except services.ServerError as exc:
+            pytest.fail(f"cannot start the {backend} test server: {exc}", pytrace=False)
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[services.DatabaseServer]:
+    """One MariaDB per test process (xdist worker)."""
+    yield from serve("mariadb")
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[services.DatabaseServer]:
+    """One PostgreSQL per test process (xdist worker)."""
+    yield from serve("postgresql")
+
+
+@pytest.fixture(params=selected_backends())
+def database_backend(request: pytest.FixtureRequest) -> str:
+    """sqlite, mariadb or postgresql: every test that needs a database runs on each."""
+    backend: str = request.param
+    return backend
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ods.db'}"
+async def empty_database_url(
+    database_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """A fresh database without any tables, as a plain URL (sqlite://, mysql://, postgresql://)."""
+    if database_backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ods.db'}"
+        return
+    server: services.DatabaseServer = request.getfixturevalue(f"{database_backend}_server")
+    async with server.fresh_database() as url:
+        yield url
+
+
+@pytest.fixture
+async def database_url(empty_database_url: str) -> str:
+    """A fresh database at the newest schema, without rows: what `ods db upgrade` leaves."""
+    engine = create_engine(normalise_database_url(empty_database_url))
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    return empty_database_url
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 
-from ods.identity import new_key
-from ods.sync import signing
+from ods.identity import get_identity, new_key
+from ods.sync import peers, signing
 from tests.sync.conftest import Mesh
 
 
@@ -175,3 +176,42 @@ async def test_undelivered_notifications_show_as_pending_to(mesh: Mesh) -> None:
     assert peer["pending_to"] == 1
     assert peer["reachable"] is False
     assert "ods-b.test" in peer["last_error"]
+
+
+async def test_a_replayed_or_altered_peer_request_is_refused(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    assert (await a.register_with(b)).status_code == 201
+    link = await peers.link_by_iss(a.context, b.context.iss)
+    assert link is not None
+    body = json.dumps(peers.card_of(await get_identity(a.context.db, a.context.cipher))).encode()
+    headers = signing.sign(
+        link.secret,
+        method="POST",
+        target="/api/ods/hello",
+        body=body,
+        sender=a.context.iss,
+        receiver=b.context.iss,
+    )
+    headers["Content-Type"] = "application/json"
+    async with httpx.AsyncClient(transport=mesh.transport) as raw:
+        first = await raw.post(f"{b.url}/api/ods/hello", content=body, headers=headers)
+        assert first.status_code == 200, first.text
+        replay = await raw.post(f"{b.url}/api/ods/hello", content=body, headers=headers)
+        assert replay.status_code == 401
+        assert "replayed" in replay.json()["message"]
+        fresh = signing.sign(
+            link.secret,
+            method="POST",
+            target="/api/ods/hello",
+            body=body,
+            sender=a.context.iss,
+            receiver=b.context.iss,
+        )
+        altered = await raw.post(
+            f"{b.url}/api/ods/hello?extra=1",
+            content=body,
+            headers=fresh | {"Content-Type": "application/json"},
+        )
+        assert altered.status_code == 401
+        assert "signature does not match" in altered.json()["message"]

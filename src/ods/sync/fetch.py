@@ -26,7 +26,7 @@ from ods.errors import InvalidInput, OdsError
 from ods.events import record_event
 from ods.humanize import size_hr
 from ods.identity import get_identity
-from ods.models import Chunk, Package, Tombstone, utcnow
+from ods.models import Chunk, Package, Tombstone
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.naming import check_filename
 from ods.packages.progress import DOWNLOADS, Progress
@@ -311,7 +311,6 @@ async def _publish(context: Context, package_id: int, path: Path, filename: str)
         assert package is not None
         package.status = Status.PUBLIC.value
         package.chunks_done = chunk_count(package.file_size)
-        package.created = package.created or utcnow()
         await record_event(
             session,
             "package.available",

@@ -227,9 +227,12 @@ class Settings(BaseSettings):
         ge=1,
     )
     fetch_parallel_chunks: int = setting(
-        4,
+        2,
         "ODS_FETCH_PARALLEL_CHUNKS",
-        description="1 MiB chunks in flight at once when fetching a package from a peer.",
+        description=(
+            "Requests in flight at once when fetching a package from a peer; "
+            "each asks for up to 8 consecutive 1 MiB chunks."
+        ),
         ge=1,
         le=64,
     )

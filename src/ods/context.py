@@ -5,6 +5,7 @@ Built from settings by the app's lifespan (and by `ods worker`), closed with it.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass, field
 
 import httpx
@@ -21,6 +22,10 @@ from ods.sync.client import PeerLink
 from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+# A fixed receive buffer instead of the kernel's autotuned one (up to several
+# MiB a connection): it still fills a loopback or LAN link, and it bounds the
+# bytes in flight that a killed fetch loses.
+RECEIVE_BUFFER = 256 * 1024
 
 
 @dataclass
@@ -51,6 +56,9 @@ class Context:
             files=PackageFiles(settings.share_dir, settings.staging_dir),
             throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds),
             http=httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(
+                    socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)]
+                ),
                 timeout=HTTP_TIMEOUT,
                 headers={"User-Agent": f"ODS/{ods.__version__}"},
                 follow_redirects=False,

@@ -54,7 +54,7 @@ class Metrics:
 def served_to(path: str) -> str | None:
     if path.startswith("/share/"):
         return "clients"
-    if path.startswith("/api/ods/packages/") and "/chunks/" in path:
+    if path.startswith("/api/ods/packages/") and ("/chunks/" in path or path.endswith("/chunks")):
         return "peers"
     return None
 

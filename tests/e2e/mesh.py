@@ -74,15 +74,26 @@ class Node:
             )
         assert response.status_code == 201, response.text
 
-    async def register_with(self, other: Node) -> None:
+    async def register_with(self, other: Node, url: str | None = None) -> None:
+        """Register with `other`, reached at `url` (its own address by default)."""
         async with other.client() as client:
             about = (await client.get("/api/admin/about")).json()
         async with self.client() as client:
             response = await client.post(
                 "/api/admin/register",
-                json={"url": other.url, "iss_id": about["iss"], "key": about["key"]},
+                json={"url": url or other.url, "iss_id": about["iss"], "key": about["key"]},
             )
         assert response.status_code == 201, response.text
+
+    async def peer_state(self, other: Node, field: str) -> object:
+        """One field of this node's record of `other` in GET /api/admin/registered_ods."""
+        async with self.client() as client:
+            response = await client.get("/api/admin/registered_ods")
+        assert response.status_code == 200, response.text
+        for item in response.json()["items"]:
+            if item["name"] == other.name:
+                return item[field]
+        raise AssertionError(f"{self.name} has no peer named {other.name}")
 
     async def upload(self, path: Path, stage: str = "Prod") -> dict[str, object]:
         async with self.client() as client:

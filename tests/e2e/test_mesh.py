@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ods.config import Settings
+from ods.sync.fetch import RUN_CHUNKS
 from tests.e2e.mesh import Node, mesh_of, random_file
+from tests.e2e.proxy import StallingProxy
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +61,7 @@ async def test_prod_node_takes_no_dev_package(tmp_path: Path) -> None:
 
 async def test_a_killed_receiver_resumes_without_refetching(tmp_path: Path) -> None:
     size = 256 * MIB
+    killed_at = 96 * MIB
     with mesh_of(tmp_path, 2) as nodes:
         await prepare(nodes)
         source, receiver = nodes
@@ -66,7 +70,7 @@ async def test_a_killed_receiver_resumes_without_refetching(tmp_path: Path) -> N
         sha256 = random_file(path, size)
         await source.upload(path)
         deadline = time.monotonic() + 60
-        while await source.metric("ods_bytes_served_total", {"to": "peers"}) < 32 * MIB:
+        while await source.metric("ods_bytes_served_total", {"to": "peers"}) < killed_at:
             assert time.monotonic() < deadline, "the receiver never started fetching"
             await asyncio.sleep(0.01)
         receiver.kill()
@@ -75,7 +79,11 @@ async def test_a_killed_receiver_resumes_without_refetching(tmp_path: Path) -> N
         receiver.start()
         await receiver.wait_served("big.dmg", sha256, seconds=120)
         total = await source.metric("ods_bytes_served_total", {"to": "peers"})
-        assert total <= size + 4 * MIB, f"{total - size} bytes fetched twice"
+        # What was in flight when the receiver died (the requests under way,
+        # each for up to RUN_CHUNKS chunks) is fetched again; the rest of the
+        # 96 MiB it had is not.
+        in_flight = Settings.model_fields["fetch_parallel_chunks"].default * RUN_CHUNKS * MIB
+        assert total <= size + in_flight, f"{total - size} bytes fetched twice"
 
 
 async def test_a_node_down_during_an_upload_catches_up_when_it_returns(tmp_path: Path) -> None:
@@ -91,3 +99,26 @@ async def test_a_node_down_during_an_upload_catches_up_when_it_returns(tmp_path:
         await b.wait_served("Zoom.pkg", sha256)
         c.start()
         await c.wait_served("Zoom.pkg", sha256)
+
+
+async def test_a_stalled_source_is_abandoned_and_the_fetch_retried(tmp_path: Path) -> None:
+    with mesh_of(tmp_path, 2, ODS_FETCH_STALL_SECONDS="1") as nodes:
+        await prepare(nodes)
+        source, receiver = nodes
+        # The receiver reaches the source through a link that goes quiet after
+        # 3 MiB of answers: the connection stays open, nothing more comes.
+        async with StallingProxy(source.port, stall_after=3 * MIB) as link:
+            await receiver.register_with(source, url=link.url)
+            path = tmp_path / "stalled.pkg"
+            sha256 = random_file(path, 16 * MIB)
+            await source.upload(path)
+            await asyncio.wait_for(link.stalled.wait(), 30)
+            deadline = time.monotonic() + 30
+            while "timed out" not in str(await receiver.peer_state(source, "last_error")):
+                assert time.monotonic() < deadline, "the stalled source was never abandoned"
+                await asyncio.sleep(0.2)
+            package = await receiver.package("stalled.pkg")
+            assert package is not None
+            assert package["status"] == "Downloading"
+            link.stalling = False
+            await receiver.wait_served("stalled.pkg", sha256, seconds=60)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from ods.api.deps import ContextDep
 from ods.errors import ErrorBody
@@ -88,6 +89,30 @@ async def chunk(uuid: str, index: int, _: SignedPeer, context: ContextDep) -> Re
     """The bytes of one 1 MiB chunk."""
     data = await replication.read_chunk(context, uuid, index)
     return Response(content=data, media_type="application/octet-stream")
+
+
+@router.get(
+    "/packages/{uuid}/chunks",
+    operation_id="peer_chunk_run",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def chunk_run(
+    uuid: str,
+    _: SignedPeer,
+    context: ContextDep,
+    start: Annotated[int, Query(ge=0, description="Index of the first chunk.")],
+    count: Annotated[
+        int, Query(ge=1, le=replication.MAX_RUN_CHUNKS, description="How many chunks.")
+    ],
+) -> StreamingResponse:
+    """Consecutive 1 MiB chunks as one body: one request for many chunks."""
+    run = await replication.chunk_run(context, uuid, start, count)
+    return StreamingResponse(
+        run.stream(),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(run.length)},
+    )
 
 
 @router.post("/hello", operation_id="peer_hello")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,16 +132,7 @@ class ChunkTooLarge(Exception):
     pass
 
 
-async def fetch_bytes(
-    http: httpx.AsyncClient,
-    *,
-    own_iss: str,
-    link: PeerLink,
-    path: str,
-    limit: int,
-    stall_seconds: float,
-) -> bytes:
-    """GET a signed peer resource, reading at most `limit` bytes; a stalled read aborts."""
+def _signed_get(own_iss: str, link: PeerLink, path: str) -> tuple[str, dict[str, str]]:
     headers = signing.sign(
         link.secret,
         method="GET",
@@ -148,18 +141,40 @@ async def fetch_bytes(
         sender=own_iss,
         receiver=link.iss,
     )
-    url = peer_api_url(link.url, path)
+    return peer_api_url(link.url, path), headers
+
+
+@asynccontextmanager
+async def open_stream(
+    http: httpx.AsyncClient,
+    *,
+    own_iss: str,
+    link: PeerLink,
+    path: str,
+    limit: int,
+    stall_seconds: float,
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """A signed GET's body as it arrives: at most `limit` bytes; a stalled read aborts.
+
+    Transport errors, also those raised while the body is read, become
+    PeerUnreachable; more bytes than `limit` raise ChunkTooLarge.
+    """
+    url, headers = _signed_get(own_iss, link, path)
     timeout = httpx.Timeout(stall_seconds, connect=10.0)
-    received = bytearray()
+
+    async def body(response: httpx.Response) -> AsyncIterator[bytes]:
+        received = 0
+        async for part in response.aiter_raw():
+            received += len(part)
+            if received > limit:
+                raise ChunkTooLarge(f"{path} sent more than the {limit} bytes declared")
+            yield part
+
     try:
         async with http.stream("GET", url, headers=headers, timeout=timeout) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise PeerRefused(f"{link.name or link.url} refused {path}: {refusal(response)}")
-            async for part in response.aiter_bytes():
-                received += part
-                if len(received) > limit:
-                    raise ChunkTooLarge(f"{path} sent more than the {limit} bytes declared")
+            yield body(response)
     except httpx.HTTPError as exc:
         raise PeerUnreachable(describe_http_error(link.url, exc)) from None
-    return bytes(received)

@@ -33,7 +33,7 @@ from ods.packages.progress import DOWNLOADS, Progress
 from ods.packages.schemas import Status
 from ods.stages import Stage
 from ods.sync import jobs, peers, replication
-from ods.sync.client import ChunkTooLarge, PeerClient, PeerLink, fetch_bytes
+from ods.sync.client import ChunkTooLarge, PeerClient, PeerLink, PeerUnreachable, open_stream
 from ods.sync.schemas import Notification, PackageManifest
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 CHUNK_TRIES = 3
 PROGRESS_INTERVAL = 1.0
+RUN_CHUNKS = 8  # chunks asked for in one request
+HASH_BATCH_CHUNKS = 16  # chunks hashed in one trip to a worker thread
 
 
 class BadChunk(Exception):
@@ -186,21 +188,72 @@ def prepare_staging(path: Path, size: int) -> None:
         os.close(fd)
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, algorithm).hexdigest()
+class FileDigest:
+    """SHA1 and SHA-256 of a staging file, computed in order as its chunks land.
+
+    Chunks arrive out of order; each one written is marked done, and a
+    background task hashes the file from the start as far as the chunks are
+    contiguous, reading back what was just written (still in the page cache).
+    By the time the last chunk lands, most of the file is hashed already.
+    """
+
+    def __init__(self, path: Path, chunks: int) -> None:
+        self.path = path
+        self.chunks = chunks
+        self.done: set[int] = set()
+        self.cursor = 0
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._sha256 = hashlib.sha256()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def mark(self, index: int) -> None:
+        self.done.add(index)
+        if index == self.cursor:
+            self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        self._wake.set()
+
+    async def _run(self) -> None:
+        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY)
+        try:
+            while self.cursor < self.chunks:
+                await self._wake.wait()
+                self._wake.clear()
+                while self.cursor in self.done:
+                    end = self.cursor
+                    while end in self.done and end - self.cursor < HASH_BATCH_CHUNKS:
+                        end += 1
+                    await asyncio.to_thread(self._hash, fd, self.cursor, end)
+                    self.cursor = end
+        finally:
+            os.close(fd)
+
+    def _hash(self, fd: int, start: int, end: int) -> None:
+        offset, stop = start * CHUNK_SIZE, end * CHUNK_SIZE
+        while offset < stop:
+            data = os.pread(fd, min(CHUNK_SIZE, stop - offset), offset)
+            if not data:
+                return
+            self._sha1.update(data)
+            self._sha256.update(data)
+            offset += CHUNK_SIZE
+
+    async def result(self) -> tuple[str, str]:
+        """SHA1 and SHA-256 once every chunk is marked done."""
+        assert self._task is not None
+        await self._task
+        return self._sha1.hexdigest(), self._sha256.hexdigest()
+
+    async def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
 
-async def whole_file_digests(path: Path) -> tuple[str, str]:
-    """SHA1 and SHA-256 of the file, each in its own thread (hashlib releases the GIL)."""
-    sha1, sha256 = await asyncio.gather(
-        asyncio.to_thread(file_digest, path, "sha1"),
-        asyncio.to_thread(file_digest, path, "sha256"),
-    )
-    return sha1, sha256
-
-
-def check_chunk(data: bytes, expected_size: int, sha256: str, sha1: str) -> None:
+def check_chunk(data: bytes | memoryview, expected_size: int, sha256: str, sha1: str) -> None:
     if len(data) != expected_size:
         raise BadChunk(f"{len(data)} bytes instead of {expected_size}")
     if hashlib.sha256(data).hexdigest() != sha256:
@@ -209,7 +262,9 @@ def check_chunk(data: bytes, expected_size: int, sha256: str, sha1: str) -> None
         raise BadChunk("SHA1 mismatch")
 
 
-def check_and_write(fd: int, data: bytes, index: int, size: int, sha256: str, sha1: str) -> None:
+def check_and_write(
+    fd: int, data: bytes | memoryview, index: int, size: int, sha256: str, sha1: str
+) -> None:
     """Verify a chunk and write it in place, in one trip to a worker thread."""
     check_chunk(data, size, sha256, sha1)
     view = memoryview(data)
@@ -227,6 +282,107 @@ async def _save_progress(context: Context, package_id: int, chunks_done: int) ->
         )
 
 
+def runs(indices: list[int], longest: int) -> list[tuple[int, int]]:
+    """Consecutive indices as (first, count) runs of at most `longest` chunks."""
+    found: list[tuple[int, int]] = []
+    for index in sorted(indices):
+        if found and found[-1][0] + found[-1][1] == index and found[-1][1] < longest:
+            found[-1] = (found[-1][0], found[-1][1] + 1)
+        else:
+            found.append((index, 1))
+    return found
+
+
+class ChunkFetcher:
+    """Fetches runs of chunks from one peer, several requests in flight at once.
+
+    Each request asks for up to RUN_CHUNKS consecutive chunks; every 1 MiB
+    is checked against its SHA-256 and SHA1 as soon as it is complete and
+    written in place. A chunk that fails its check is asked for again on its
+    own, up to CHUNK_TRIES times.
+    """
+
+    def __init__(
+        self,
+        context: Context,
+        link: PeerLink,
+        manifest: PackageManifest,
+        fd: int,
+        progress: Progress,
+        digest: FileDigest,
+    ) -> None:
+        self.context = context
+        self.link = link
+        self.manifest = manifest
+        self.fd = fd
+        self.progress = progress
+        self.digest = digest
+        self.failures: dict[int, int] = {}
+
+    def chunk_size(self, index: int) -> int:
+        return min(CHUNK_SIZE, self.manifest.file_size - index * CHUNK_SIZE)
+
+    async def fetch_run(self, first: int, count: int) -> list[int]:
+        """Fetch one run; the indices that failed their check, to ask for again."""
+        sizes = [self.chunk_size(index) for index in range(first, first + count)]
+        path = f"/packages/{self.manifest.uuid}/chunks?start={first}&count={count}"
+        buffer = bytearray(CHUNK_SIZE)
+        view = memoryview(buffer)
+        index, filled, bad = first, 0, []
+        async with open_stream(
+            self.context.http,
+            own_iss=self.context.iss,
+            link=self.link,
+            path=path,
+            limit=sum(sizes),
+            stall_seconds=self.context.settings.fetch_stall_seconds,
+        ) as body:
+            async for received in body:
+                part, taken = memoryview(received), 0
+                while taken < len(part):
+                    size = sizes[index - first]
+                    step = min(len(part) - taken, size - filled)
+                    view[filled : filled + step] = part[taken : taken + step]
+                    filled += step
+                    taken += step
+                    if filled == size:
+                        if not await self._land(index, view[:size]):
+                            bad.append(index)
+                        index, filled = index + 1, 0
+        if index < first + count:
+            raise PeerUnreachable(
+                f"{self.link.name} ended chunks {first}-{first + count - 1} early, at {index}"
+            )
+        return bad
+
+    async def _land(self, index: int, data: memoryview) -> bool:
+        digests = self.manifest.chunks[index]
+        try:
+            await asyncio.to_thread(
+                check_and_write, self.fd, data, index, len(data), digests.sha256, digests.sha1
+            )
+        except BadChunk as exc:
+            log.warning(
+                "chunk %d of %s from %s is bad: %s",
+                index,
+                self.manifest.filename,
+                self.link.name,
+                exc,
+            )
+            tries = self.failures[index] = self.failures.get(index, 0) + 1
+            if tries >= CHUNK_TRIES:
+                raise jobs.RetryLater(
+                    f"chunk {index} from {self.link.name} failed verification "
+                    f"{CHUNK_TRIES} times ({exc})"
+                ) from None
+            return False
+        self.progress.chunks_done += 1
+        self.progress.bytes_done += len(data)
+        self.progress.bytes_this_run += len(data)
+        self.digest.mark(index)
+        return True
+
+
 async def fetch_chunks(
     context: Context,
     link: PeerLink,
@@ -234,60 +390,35 @@ async def fetch_chunks(
     path: Path,
     missing: list[int],
     progress: Progress,
+    digest: FileDigest,
     package_id: int,
     job_key: str,
 ) -> None:
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in missing:
-        queue.put_nowait(index)
+    queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
+    for run in runs(missing, RUN_CHUNKS):
+        queue.put_nowait(run)
     fd = os.open(path, os.O_WRONLY)
+    fetcher = ChunkFetcher(context, link, manifest, fd, progress, digest)
     last_saved = time.monotonic()
-
-    async def fetch_one(index: int) -> None:
-        digests = manifest.chunks[index]
-        size = min(CHUNK_SIZE, manifest.file_size - index * CHUNK_SIZE)
-        for attempt in range(1, CHUNK_TRIES + 1):
-            try:
-                data = await fetch_bytes(
-                    context.http,
-                    own_iss=context.iss,
-                    link=link,
-                    path=f"/packages/{manifest.uuid}/chunks/{index}",
-                    limit=size,
-                    stall_seconds=context.settings.fetch_stall_seconds,
-                )
-                await asyncio.to_thread(
-                    check_and_write, fd, data, index, size, digests.sha256, digests.sha1
-                )
-            except (BadChunk, ChunkTooLarge) as exc:
-                log.warning(
-                    "chunk %d of %s from %s is bad: %s", index, manifest.filename, link.name, exc
-                )
-                if attempt == CHUNK_TRIES:
-                    raise jobs.RetryLater(
-                        f"chunk {index} from {link.name} failed verification "
-                        f"{CHUNK_TRIES} times ({exc})"
-                    ) from None
-                continue
-            progress.chunks_done += 1
-            progress.bytes_done += size
-            progress.bytes_this_run += size
-            return
 
     async def worker() -> None:
         nonlocal last_saved
         while not queue.empty():
-            await fetch_one(queue.get_nowait())
+            first, count = queue.get_nowait()
+            try:
+                bad = await fetcher.fetch_run(first, count)
+            except ChunkTooLarge as exc:
+                raise jobs.RetryLater(f"{link.name}: {exc}") from None
+            for index in bad:
+                queue.put_nowait((index, 1))
             if time.monotonic() - last_saved >= PROGRESS_INTERVAL:
                 last_saved = time.monotonic()
                 await _save_progress(context, package_id, progress.chunks_done)
                 await jobs.touch(context, job_key)
 
     try:
-        workers = [
-            asyncio.create_task(worker())
-            for _ in range(min(context.settings.fetch_parallel_chunks, len(missing)))
-        ]
+        in_flight = min(context.settings.fetch_parallel_chunks, max(1, queue.qsize()))
+        workers = [asyncio.create_task(worker()) for _ in range(in_flight)]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -348,18 +479,35 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
         source=link.name,
     )
     DOWNLOADS[uuid] = progress
+    digest = FileDigest(path, len(manifest.chunks))
+    for index in good:
+        digest.mark(index)
+    digest.start()
+    started = time.monotonic()
     try:
-        await fetch_chunks(context, link, manifest, path, missing, progress, package_id, job_key)
+        await fetch_chunks(
+            context, link, manifest, path, missing, progress, digest, package_id, job_key
+        )
+        sha1, sha256 = await digest.result()
     except OdsError as exc:
         await peers.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     finally:
         DOWNLOADS.pop(uuid, None)
-    sha1, sha256 = await whole_file_digests(path)
+        await digest.cancel()
     if sha256 != manifest.sha256 or sha1 != manifest.sha1:
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
     await _publish(context, package_id, path, manifest.filename)
+    elapsed = time.monotonic() - started
+    log.info(
+        "fetched %s (%s) from %s in %.1f s, %s/s",
+        manifest.filename,
+        size_hr(progress.bytes_this_run),
+        link.name,
+        elapsed,
+        size_hr(int(progress.bytes_this_run / max(elapsed, 0.001))),
+    )
     await peers.record_contact(context, link.id, None)
     await replication.announce(context, uuid, skip_iss=link.iss)
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ods.errors import NotFound, OdsError
+from ods.errors import InvalidInput, NotFound, OdsError
 from ods.humanize import timestamp
 from ods.models import Chunk, Package
 from ods.packages.digest import CHUNK_SIZE
@@ -83,30 +86,73 @@ async def manifest(context: Context, uuid: str) -> PackageManifest:
     )
 
 
-async def read_chunk(context: Context, uuid: str, index: int) -> bytes:
+MAX_RUN_CHUNKS = 64
+
+
+async def _chunk_source(context: Context, uuid: str) -> tuple[str, int]:
     source = context.chunk_sources.get(uuid)
     if source is None:
         package = await _public(context, uuid)
         source = (package.filename, package.file_size)
         context.chunk_sources.put(uuid, source)
-    filename, size = source
-    count = max(1, -(-size // CHUNK_SIZE))
-    if index < 0 or index >= count:
-        raise NotFound(f"{filename} has no chunk {index} (it has {count}).")
-    path = context.files.published(filename)
+    return source
 
-    def read() -> bytes:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            return os.pread(fd, CHUNK_SIZE, index * CHUNK_SIZE)
-        finally:
-            os.close(fd)
 
+def _read_at(path: Path, offset: int, length: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        return await asyncio.to_thread(read)
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+
+
+async def read_chunk(context: Context, uuid: str, index: int) -> bytes:
+    """The bytes of one chunk."""
+    run = await chunk_run(context, uuid, index, 1)
+    try:
+        return await asyncio.to_thread(_read_at, run.path, run.offset, run.length)
     except FileNotFoundError:
         context.chunk_sources.clear()
         raise NotFound(f"No published package with uuid {uuid}.") from None
+
+
+@dataclass(frozen=True)
+class ChunkRun:
+    """Consecutive chunks of a published file, as one byte range."""
+
+    path: Path
+    offset: int
+    length: int
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The range in 1 MiB reads; stops short if the file is withdrawn meanwhile."""
+        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY)
+        try:
+            offset, end = self.offset, self.offset + self.length
+            while offset < end:
+                data = await asyncio.to_thread(os.pread, fd, min(CHUNK_SIZE, end - offset), offset)
+                if not data:
+                    return
+                offset += len(data)
+                yield data
+        finally:
+            os.close(fd)
+
+
+async def chunk_run(context: Context, uuid: str, start: int, count: int) -> ChunkRun:
+    """Chunks `start` to `start + count - 1` of a published package."""
+    filename, size = await _chunk_source(context, uuid)
+    total = max(1, -(-size // CHUNK_SIZE))
+    if start < 0 or start >= total:
+        raise NotFound(f"{filename} has no chunk {start} (it has {total}).")
+    if not 1 <= count <= MAX_RUN_CHUNKS:
+        raise InvalidInput(f"Ask for 1 to {MAX_RUN_CHUNKS} chunks at a time, not {count}.")
+    path = context.files.published(filename)
+    if not path.exists():
+        context.chunk_sources.clear()
+        raise NotFound(f"No published package with uuid {uuid}.")
+    offset = start * CHUNK_SIZE
+    return ChunkRun(path, offset, min(size, (start + count) * CHUNK_SIZE) - offset)
 
 
 def notify_key(uuid: str, peer_iss: str) -> str:

@@ -91,6 +91,8 @@ class Package(Base):
         ForeignKey("peers.id", ondelete="SET NULL", name="fk_packages_source_peer_id")
     )
     chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The version this one replaced where it was uploaded (replace=true).
+    replaces: Mapped[str | None] = mapped_column(String(36))
 
 
 class Chunk(Base):

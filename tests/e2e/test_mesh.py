@@ -122,3 +122,36 @@ async def test_a_stalled_source_is_abandoned_and_the_fetch_retried(tmp_path: Pat
             assert package["status"] == "Downloading"
             link.stalling = False
             await receiver.wait_served("stalled.pkg", sha256, seconds=60)
+
+
+async def test_conflicting_uploads_converge_on_one_winner_everywhere(tmp_path: Path) -> None:
+    with mesh_of(tmp_path, 4) as nodes:
+        await prepare(nodes)
+        a, b, c, d = nodes
+        # Two halves of the mesh, each taking its own upload of one filename.
+        await a.register_with(b)
+        await c.register_with(d)
+        first, second = tmp_path / "first", tmp_path / "second"
+        first.mkdir()
+        second.mkdir()
+        random_file(first / "Same.pkg", 3 * MIB)
+        newer_sha256 = random_file(second / "Same.pkg", 2 * MIB + 5)
+        older = await a.upload(first / "Same.pkg")
+        await b.wait_served("Same.pkg", str(older["sha256"]))
+        await asyncio.sleep(1.1)  # upload times have one-second resolution
+        newer = await d.upload(second / "Same.pkg")
+        await c.wait_served("Same.pkg", newer_sha256)
+
+        # The partition heals: the newer upload wins on every server.
+        await b.register_with(c)
+        for node in nodes:
+            await node.wait_served("Same.pkg", newer_sha256)
+            package = await node.package("Same.pkg")
+            assert package is not None
+            assert package["uuid"] == newer["uuid"]
+        for node in (a, b):
+            async with node.client() as client:
+                conflicts = (
+                    await client.get("/api/admin/events", params={"kind": "package.conflict"})
+                ).json()["items"]
+            assert any(event["package_uuid"] == older["uuid"] for event in conflicts), node.name

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Response
 
 from ods.api.deps import Admin, ContextDep, current_user
 from ods.errors import ERROR_RESPONSES, ErrorBody
-from ods.sync import peers
+from ods.sync import peers, reconcile
 from ods.sync.schemas import PeerList, PeerOut, RegisterRequest
 
 router = APIRouter(
@@ -33,8 +33,14 @@ async def registered_ods(context: ContextDep) -> PeerList:
     },
 )
 async def register(body: RegisterRequest, context: ContextDep, principal: Admin) -> PeerOut:
-    """Register with another ODS by its url, iss and key (from its About page)."""
-    return await peers.register(context, body, principal.username)
+    """Register with another ODS by its url, iss and key (from its About page).
+
+    This server then reconciles with the new peer: it fetches what the peer
+    has that it would accept.
+    """
+    peer = await peers.register(context, body, principal.username)
+    await reconcile.reconcile_soon(context, peer.iss)
+    return peer
 
 
 @router.delete("/registered_ods/{peer_id}", operation_id="unregister_ods", status_code=204)

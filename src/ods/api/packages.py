@@ -20,7 +20,7 @@ from ods.packages.schemas import (
     UploadResult,
 )
 from ods.stages import Stage
-from ods.sync import replication
+from ods.sync import changes
 
 router = APIRouter(
     prefix="/api/admin",
@@ -63,13 +63,11 @@ async def _upload(
     replace: bool,
 ) -> UploadResult:
     try:
-        result = await service.upload_package(
-            context.db,
-            context.files,
+        return await changes.upload(
+            context,
             request.stream(),
             content_type=request.headers.get("content-type"),
             content_length=request.headers.get("content-length"),
-            max_size=context.settings.max_upload_size,
             stage=stage,
             replace=replace,
             actor=principal.username,
@@ -79,10 +77,6 @@ async def _upload(
         raise InvalidInput(
             "The client disconnected before the upload finished; nothing was saved."
         ) from None
-    if result.replaced:
-        context.chunk_sources.clear()
-    await replication.announce(context, result.uuid)
-    return result
 
 
 StageQuery = Annotated[
@@ -162,15 +156,11 @@ async def change_stage(
     ref: str, body: StageChange, context: ContextDep, principal: PackageManager
 ) -> PackageOut:
     """Change a package's stage (promote to Test or Prod, or demote); peers follow."""
-    changed = await service.change_stage(context.db, ref, body.stage, principal.username)
-    if changed.status == Status.PUBLIC:
-        await replication.announce(context, changed.uuid)
-    return changed
+    return await changes.change_stage(context, ref, body.stage, principal.username)
 
 
 @router.delete("/packages/{ref}", operation_id="delete_package", status_code=204)
 async def delete_package(ref: str, context: ContextDep, principal: PackageManager) -> Response:
-    """Delete a package: its row and its published file."""
-    await service.delete_package(context.db, context.files, ref, principal.username)
-    context.chunk_sources.clear()
+    """Delete a package: its row and its published file, here and on every peer."""
+    await changes.delete(context, ref, principal.username)
     return Response(status_code=204)

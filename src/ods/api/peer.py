@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 from ods.api.deps import ContextDep
 from ods.errors import ErrorBody
 from ods.identity import get_identity
-from ods.sync import fetch, peers, reconcile, replication
+from ods.sync import fetch, peers, reconcile, replication, tombstones
 from ods.sync.client import PEER_API, PeerLink
 from ods.sync.schemas import (
     Inventory,
@@ -18,6 +18,7 @@ from ods.sync.schemas import (
     PackageManifest,
     RegistrationAnswer,
     ServerCard,
+    TombstoneCard,
 )
 
 router = APIRouter(
@@ -67,10 +68,22 @@ async def notify(body: Notification, peer: SignedPeer, context: ContextDep) -> R
     return Response(status_code=202)
 
 
+@router.post(
+    "/forget",
+    operation_id="peer_forget",
+    status_code=202,
+    responses={409: {"model": ErrorBody, "description": "The version is being published here"}},
+)
+async def forget(body: TombstoneCard, peer: SignedPeer, context: ContextDep) -> Response:
+    """A package version was deleted or replaced: remove it here too, and pass it on."""
+    await tombstones.accept(context, peer, body)
+    return Response(status_code=202)
+
+
 @router.get("/packages", operation_id="peer_inventory")
 async def inventory(_: SignedPeer, context: ContextDep) -> Inventory:
     """Every package published here, for reconciliation and polling."""
-    return await replication.inventory(context)
+    return await reconcile.inventory(context)
 
 
 @router.get("/packages/{uuid}", operation_id="peer_package")

@@ -127,6 +127,7 @@ class UploadResult(BaseModel):
                     "stage": "Prod",
                     "status": "Public",
                     "replaced": False,
+                    "replaced_uuid": None,
                 }
             ]
         }
@@ -141,6 +142,9 @@ class UploadResult(BaseModel):
     stage: Stage
     status: Status
     replaced: bool
+    replaced_uuid: str | None = Field(
+        default=None, description="The version this upload replaced; it is deleted everywhere."
+    )
 
 
 class StageChange(BaseModel):

@@ -18,7 +18,7 @@ from ods.db import Database
 from ods.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from ods.events import record_event
 from ods.humanize import iso, size_hr, timestamp
-from ods.models import Chunk, Package, Peer, utcnow
+from ods.models import Chunk, Package, Peer, Tombstone, utcnow
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.progress import DOWNLOADS
 from ods.packages.schemas import (
@@ -220,6 +220,7 @@ async def publish_upload(
     """
     digests = form.digests
     replaced = False
+    replaced_uuid: str | None = None
     try:
         async with db.transaction() as session:
             existing = (
@@ -239,6 +240,8 @@ async def publish_upload(
                 )
             if existing is not None:
                 replaced = True
+                replaced_uuid = existing.uuid
+                await bury(session, existing.uuid, existing.filename, "replaced")
                 await session.execute(delete(Chunk).where(Chunk.package_id == existing.id))
                 package = existing
                 package.created = utcnow()
@@ -246,6 +249,7 @@ async def publish_upload(
                 package = Package(filename=form.filename)
                 session.add(package)
             package.uuid = upload_uuid
+            package.replaces = replaced_uuid
             package.file_size = digests.size
             package.sha1 = digests.sha1
             package.sha256 = digests.sha256
@@ -274,10 +278,12 @@ async def publish_upload(
         published = await session.get(Package, package_id)
         assert published is not None
         published.status = Status.PUBLIC.value
-        return _upload_result(published, replaced=replaced)
+        return _upload_result(published, replaced=replaced, replaced_uuid=replaced_uuid)
 
 
-def _upload_result(package: Package, *, replaced: bool) -> UploadResult:
+def _upload_result(
+    package: Package, *, replaced: bool, replaced_uuid: str | None = None
+) -> UploadResult:
     return UploadResult(
         filename=package.filename,
         sha1=package.sha1,
@@ -288,34 +294,70 @@ def _upload_result(package: Package, *, replaced: bool) -> UploadResult:
         stage=Stage(package.stage),
         status=Status(package.status),
         replaced=replaced,
+        replaced_uuid=replaced_uuid,
     )
 
 
-async def delete_package(db: Database, files: PackageFiles, ref: str, actor: str) -> None:
+async def delete_package(
+    db: Database,
+    files: PackageFiles,
+    ref: str,
+    actor: str | None,
+    *,
+    by_uuid: bool = False,
+    reason: str = "deleted",
+    message: str = "",
+) -> Package:
+    """Delete a package version: its row, its published or half-fetched file.
+
+    A tombstone for the version is recorded in the same transaction, so the
+    mesh does not bring it back. Returns the deleted row (detached).
+    """
     trash: Path | None = None
     try:
         async with db.transaction() as session:
-            package = await _find(session, ref, lock=True)
+            if by_uuid:
+                package = (
+                    await session.execute(
+                        select(Package).where(Package.uuid == ref).with_for_update()
+                    )
+                ).scalar_one_or_none()
+                if package is None:
+                    raise NotFound(f"No package with uuid {ref!r}.")
+            else:
+                package = await _find(session, ref, lock=True)
             if package.status == Status.PUBLISHING.value:
                 raise Conflict(f"{package.filename!r} is being published; try again shortly.")
             filename = package.filename
             await session.delete(package)
+            await bury(session, package.uuid, filename, reason)
             await record_event(
                 session,
                 "package.deleted",
-                f"{filename} deleted",
+                message or f"{filename} deleted",
                 actor=actor,
                 package_uuid=package.uuid,
             )
             # Out of the share dir before the commit, so an upload of the same name
             # that publishes right after cannot have its new file removed.
-            trash = await files.withdraw(filename, package.uuid)
+            if package.status == Status.PUBLIC.value:
+                trash = await files.withdraw(filename, package.uuid)
     except BaseException:
         if trash is not None:
             await files.publish(trash, filename)
         raise
     if trash is not None:
         await asyncio.to_thread(trash.unlink, True)
+    await asyncio.to_thread(files.download(package.uuid).unlink, True)
+    return package
+
+
+async def bury(session: AsyncSession, uuid: str, filename: str, reason: str) -> bool:
+    """Record that a version is gone for good. False if it was recorded already."""
+    if await session.get(Tombstone, uuid) is not None:
+        return False
+    session.add(Tombstone(uuid=uuid, filename=filename, reason=reason))
+    return True
 
 
 async def change_stage(db: Database, ref: str, stage: Stage, actor: str) -> PackageOut:
@@ -343,6 +385,8 @@ async def recover(db: Database, files: PackageFiles) -> None:
         keep: set[str] = set()
         for package in publishing:
             staged = files.upload(package.uuid)
+            if not staged.exists():
+                staged = files.download(package.uuid)
             if staged.exists():
                 await files.publish(staged, package.filename)
             if files.published(package.filename).exists():

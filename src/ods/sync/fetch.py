@@ -12,21 +12,25 @@ Public), then announced to this server's own peers.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.errors import InvalidInput, OdsError
 from ods.events import record_event
-from ods.humanize import size_hr
+from ods.humanize import size_hr, timestamp
 from ods.identity import get_identity
 from ods.models import Chunk, Package, Tombstone
+from ods.packages import service
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.naming import check_filename
 from ods.packages.progress import DOWNLOADS, Progress
@@ -67,15 +71,18 @@ async def accept_notification(context: Context, link: PeerLink, note: Notificati
         return False
     if not me.stage.accepts(note.stage):
         return False
+    return await want(context, link, note.uuid)
+
+
+async def want(context: Context, link: PeerLink, uuid: str) -> bool:
+    """Queue a fetch of a version from `link`, unless it is here, coming, or buried."""
     async with context.db.transaction() as session:
-        known = await session.scalar(select(Package.id).where(Package.uuid == note.uuid))
-        buried = await session.scalar(select(Tombstone.uuid).where(Tombstone.uuid == note.uuid))
+        known = await session.scalar(select(Package.id).where(Package.uuid == uuid))
+        buried = await session.scalar(select(Tombstone.uuid).where(Tombstone.uuid == uuid))
         if known is not None or buried is not None:
             return False
-        await jobs.add_job(
-            session, "fetch", fetch_key(note.uuid), {"uuid": note.uuid, "peer": link.iss}
-        )
-    await jobs.dispatch(context, [fetch_key(note.uuid)])
+        await jobs.add_job(session, "fetch", fetch_key(uuid), {"uuid": uuid, "peer": link.iss})
+    await jobs.dispatch(context, [fetch_key(uuid)])
     return True
 
 
@@ -109,9 +116,79 @@ def check_manifest(manifest: PackageManifest, uuid: str) -> None:
         raise jobs.JobFailed("the peer's chunk list does not match the file size")
 
 
-async def _start_row(context: Context, manifest: PackageManifest, link: PeerLink) -> int | None:
-    """The Downloading row for this version; None when the filename holds another version."""
+@dataclass(frozen=True)
+class Target:
+    """Where a fetched version goes: its own Downloading row, or over an older version."""
+
+    package_id: int | None = None
+    replaces_id: int | None = None
+    # Not taken: this server's own version of the filename won; peers hear of it.
+    keep: str | None = None
+
+    @property
+    def taken(self) -> bool:
+        return self.keep is None
+
+
+def version_key(created_ts: int, uuid: str) -> tuple[int, str]:
+    """Of two versions of one filename, the greater key wins, on every server alike."""
+    return (created_ts, uuid)
+
+
+def from_timestamp(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).replace(tzinfo=None)
+
+
+def incoming_wins(manifest: PackageManifest, other: Package) -> bool:
+    """Whether a version a peer offers beats the other version of its filename here."""
+    if manifest.replaces == other.uuid:
+        return True
+    if other.replaces == manifest.uuid:
+        return False
+    incoming = version_key(manifest.created_ts, manifest.uuid)
+    return incoming > version_key(timestamp(other.created), other.uuid)
+
+
+def loser_reason(manifest: PackageManifest, other: Package) -> str:
+    """A version its successor replaced is `replaced`; a conflict's loser `superseded`."""
+    if manifest.replaces == other.uuid or other.replaces == manifest.uuid:
+        return "replaced"
+    return "superseded"
+
+
+async def resolve(
+    session: AsyncSession, link: PeerLink, manifest: PackageManifest, other: Package
+) -> bool:
+    """Two versions of one filename met here. True if the incoming one wins.
+
+    A version that replaced the other where it was uploaded wins quietly.
+    Otherwise it is a conflict: the newer upload wins everywhere, ties broken
+    by uuid, and the loser is set aside with a `superseded` tombstone and a
+    `package.conflict` event. An older Public version stays served until the
+    winner is in.
+    """
+    wins = incoming_wins(manifest, other)
+    reason = loser_reason(manifest, other)
+    if reason == "superseded":
+        winner, loser = (manifest.uuid, other.uuid) if wins else (other.uuid, manifest.uuid)
+        await record_event(
+            session,
+            "package.conflict",
+            f"{manifest.filename}: two different uploads met (uuid {other.uuid} here, "
+            f"uuid {manifest.uuid} from {link.name}); the newer upload, {winner}, wins "
+            f"on every server and {loser} is set aside",
+            package_uuid=loser,
+        )
+    if not wins:
+        await service.bury(session, manifest.uuid, manifest.filename, reason)
+    return wins
+
+
+async def _start_row(context: Context, manifest: PackageManifest, link: PeerLink) -> Target | None:
+    """Where this version goes; None when it is not taken (an older or set-aside version)."""
     async with context.db.transaction() as session:
+        if await session.get(Tombstone, manifest.uuid) is not None:
+            return None
         row = (
             await session.execute(select(Package).where(Package.uuid == manifest.uuid))
         ).scalar_one_or_none()
@@ -124,19 +201,21 @@ async def _start_row(context: Context, manifest: PackageManifest, link: PeerLink
                 row.status = Status.DOWNLOADING.value
                 row.status_reason = None
             row.source_peer_id = link.id
-            return row.id
+            return Target(package_id=row.id)
         other = (
             await session.execute(select(Package).where(Package.filename == manifest.filename))
         ).scalar_one_or_none()
         if other is not None:
-            await record_event(
-                session,
-                "package.conflict",
-                f"{manifest.filename} from {link.name} (uuid {manifest.uuid}) was not taken: "
-                f"this server has another version (uuid {other.uuid})",
-                package_uuid=manifest.uuid,
-            )
-            return None
+            if other.status == Status.PUBLISHING.value:
+                raise jobs.RetryLater(f"{manifest.filename} is being published here")
+            if not await resolve(session, link, manifest, other):
+                return Target(keep=other.uuid) if other.status == Status.PUBLIC.value else None
+            if other.status == Status.PUBLIC.value:
+                return Target(replaces_id=other.id)
+            # The loser was not served yet: drop it and fetch the winner in its place.
+            await session.delete(other)
+            await service.bury(session, other.uuid, other.filename, loser_reason(manifest, other))
+            await session.flush()
         package = Package(
             uuid=manifest.uuid,
             filename=manifest.filename,
@@ -145,25 +224,33 @@ async def _start_row(context: Context, manifest: PackageManifest, link: PeerLink
             sha256=manifest.sha256,
             stage=manifest.stage.value,
             status=Status.DOWNLOADING.value,
+            created=from_timestamp(manifest.created_ts),
             origin_iss=manifest.origin_iss or link.iss,
+            replaces=manifest.replaces,
             source_peer_id=link.id,
             chunks_done=0,
         )
         session.add(package)
         await session.flush()
-        rows = [
-            {"package_id": package.id, "index": c.index, "sha1": c.sha1, "sha256": c.sha256}
-            for c in manifest.chunks
-        ]
-        for start in range(0, len(rows), 1000):
-            await session.execute(insert(Chunk), rows[start : start + 1000])
+        await _insert_manifest_chunks(session, package.id, manifest)
         await record_event(
             session,
             "package.downloading",
             f"{manifest.filename} ({size_hr(manifest.file_size)}) is coming from {link.name}",
             package_uuid=manifest.uuid,
         )
-        return package.id
+        return Target(package_id=package.id)
+
+
+async def _insert_manifest_chunks(
+    session: AsyncSession, package_id: int, manifest: PackageManifest
+) -> None:
+    rows = [
+        {"package_id": package_id, "index": c.index, "sha1": c.sha1, "sha256": c.sha256}
+        for c in manifest.chunks
+    ]
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(Chunk), rows[start : start + 1000])
 
 
 def verified_chunks(path: Path, manifest: PackageManifest) -> set[int]:
@@ -391,7 +478,7 @@ async def fetch_chunks(
     missing: list[int],
     progress: Progress,
     digest: FileDigest,
-    package_id: int,
+    package_id: int | None,
     job_key: str,
 ) -> None:
     queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
@@ -413,7 +500,8 @@ async def fetch_chunks(
                 queue.put_nowait((index, 1))
             if time.monotonic() - last_saved >= PROGRESS_INTERVAL:
                 last_saved = time.monotonic()
-                await _save_progress(context, package_id, progress.chunks_done)
+                if package_id is not None:
+                    await _save_progress(context, package_id, progress.chunks_done)
                 await jobs.touch(context, job_key)
 
     try:
@@ -431,12 +519,52 @@ async def fetch_chunks(
         os.close(fd)
 
 
-async def _publish(context: Context, package_id: int, path: Path, filename: str) -> None:
+async def _claim(
+    session: AsyncSession, link: PeerLink, manifest: PackageManifest, target: Target
+) -> Package | None:
+    """The row to publish into, marked Publishing; None if things changed meanwhile."""
+    if target.package_id is not None:
+        row = await session.get(Package, target.package_id)
+        if row is None or row.uuid != manifest.uuid or row.status != Status.DOWNLOADING.value:
+            return None
+    else:
+        row = await session.get(Package, target.replaces_id)
+        if row is None or row.filename != manifest.filename or row.status != Status.PUBLIC.value:
+            return None
+        if row.uuid != manifest.uuid:
+            if not incoming_wins(manifest, row):
+                # A newer version got in meanwhile.
+                await service.bury(session, manifest.uuid, manifest.filename, "superseded")
+                return None
+            await service.bury(session, row.uuid, row.filename, loser_reason(manifest, row))
+            await session.execute(delete(Chunk).where(Chunk.package_id == row.id))
+            row.uuid = manifest.uuid
+            row.file_size = manifest.file_size
+            row.sha1 = manifest.sha1
+            row.sha256 = manifest.sha256
+            row.stage = manifest.stage.value
+            row.created = from_timestamp(manifest.created_ts)
+            row.origin_iss = manifest.origin_iss or link.iss
+            row.replaces = manifest.replaces
+            row.source_peer_id = link.id
+            await session.flush()
+            await _insert_manifest_chunks(session, row.id, manifest)
+    row.status = Status.PUBLISHING.value
+    return row
+
+
+async def _publish(
+    context: Context, link: PeerLink, manifest: PackageManifest, target: Target, path: Path
+) -> bool:
+    """Move the verified file into the share dir. False if the version is no longer wanted."""
     async with context.db.transaction() as session:
-        await session.execute(
-            update(Package).where(Package.id == package_id).values(status=Status.PUBLISHING.value)
-        )
-    await context.files.publish(path, filename)
+        row = await _claim(session, link, manifest, target)
+        package_id = row.id if row is not None else None
+    if package_id is None:
+        await asyncio.to_thread(path.unlink, True)
+        return False
+    await context.files.publish(path, manifest.filename)
+    context.chunk_sources.clear()
     async with context.db.transaction() as session:
         package = await session.get(Package, package_id)
         assert package is not None
@@ -445,9 +573,10 @@ async def _publish(context: Context, package_id: int, path: Path, filename: str)
         await record_event(
             session,
             "package.available",
-            f"{filename} is available here",
+            f"{manifest.filename} is available here",
             package_uuid=package.uuid,
         )
+    return True
 
 
 async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> None:
@@ -464,8 +593,11 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
     me = await get_identity(context.db, context.cipher)
     if not me.stage.accepts(Stage(manifest.stage)):
         return
-    package_id = await _start_row(context, manifest, link)
-    if package_id is None:
+    target = await _start_row(context, manifest, link)
+    if target is None:
+        return
+    if target.keep is not None:
+        await replication.announce(context, target.keep)
         return
     path = context.files.download(uuid)
     good = await asyncio.to_thread(verified_chunks, path, manifest)
@@ -486,7 +618,7 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
     started = time.monotonic()
     try:
         await fetch_chunks(
-            context, link, manifest, path, missing, progress, digest, package_id, job_key
+            context, link, manifest, path, missing, progress, digest, target.package_id, job_key
         )
         sha1, sha256 = await digest.result()
     except OdsError as exc:
@@ -498,7 +630,8 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
     if sha256 != manifest.sha256 or sha1 != manifest.sha1:
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
-    await _publish(context, package_id, path, manifest.filename)
+    if not await _publish(context, link, manifest, target, path):
+        return
     elapsed = time.monotonic() - started
     log.info(
         "fetched %s (%s) from %s in %.1f s, %s/s",
@@ -534,7 +667,8 @@ async def fetch_job(context: Context, payload: dict[str, Any]) -> None:
     uuid = payload["uuid"]
     async with context.db.session() as session:
         status = await session.scalar(select(Package.status).where(Package.uuid == uuid))
-    if status == Status.PUBLIC.value:
+        buried = await session.get(Tombstone, uuid) is not None
+    if status == Status.PUBLIC.value or buried:
         return
     # The peer that offered it first, then any other peer that has it.
     sources = await peers.links(context)

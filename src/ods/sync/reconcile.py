@@ -21,7 +21,7 @@ from ods.errors import OdsError
 from ods.identity import get_identity
 from ods.models import Package, Peer, Tombstone
 from ods.stages import Stage
-from ods.sync import jobs, peers
+from ods.sync import jobs, peers, replication, tombstones
 from ods.sync.client import PeerClient, PeerLink
 from ods.sync.fetch import fetch_key
 from ods.sync.schemas import Inventory, ServerCard
@@ -61,8 +61,19 @@ async def exchange_cards(context: Context, client: PeerClient) -> None:
         log.warning("%s answered hello with a card ODS cannot read", client.link.name)
 
 
+async def inventory(context: Context) -> Inventory:
+    """What this server offers its peers: its published packages and its tombstones."""
+    return Inventory(
+        packages=await replication.published_cards(context),
+        tombstones=await tombstones.propagated(context),
+    )
+
+
 async def reconcile_with(context: Context, link: PeerLink) -> int:
-    """Queue fetches for what the peer has and this server lacks. Returns how many."""
+    """Fetch what the peer has and this server lacks; offer it what it lacks.
+
+    Returns how many fetches were queued.
+    """
     client = PeerClient(context.http, context.iss, link)
     try:
         await exchange_cards(context, client)
@@ -72,6 +83,7 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
         raise jobs.RetryLater(exc.message) from None
     except ValidationError:
         raise jobs.RetryLater(f"{link.name} sent an inventory ODS cannot read") from None
+    await tombstones.accept_all(context, link, inventory.tombstones)
     me = await get_identity(context.db, context.cipher)
     wanted = [p for p in inventory.packages if me.stage.accepts(Stage(p.stage))]
     keys = []
@@ -92,8 +104,14 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
             await jobs.add_job(session, "fetch", key, {"uuid": package.uuid, "peer": link.iss})
             keys.append(key)
     await jobs.dispatch(context, keys)
-    if keys:
-        log.info("reconciling with %s: fetching %d package(s)", link.name, len(keys))
+    offered = await replication.offer_missing(context, link, inventory)
+    if keys or offered:
+        log.info(
+            "reconciling with %s: fetching %d package(s), offering %d",
+            link.name,
+            len(keys),
+            offered,
+        )
     return len(keys)
 
 
@@ -102,6 +120,11 @@ async def reconcile_job(context: Context, payload: dict[str, Any]) -> None:
     link = await peers.link_by_iss(context, payload["peer"])
     if link is not None:
         await reconcile_with(context, link)
+
+
+async def reconcile_soon(context: Context, peer_iss: str) -> None:
+    """Reconcile with one peer now, e.g. right after registering with it."""
+    await jobs.submit(context, "reconcile", reconcile_key(peer_iss), {"peer": peer_iss})
 
 
 async def reconcile_all(context: Context) -> None:

@@ -26,7 +26,7 @@ from ods.packages.digest import CHUNK_SIZE
 from ods.packages.schemas import Status
 from ods.stages import Stage
 from ods.sync import jobs, peers
-from ods.sync.client import PeerClient
+from ods.sync.client import PeerClient, PeerLink
 from ods.sync.schemas import ChunkDigests, Inventory, PackageCard, PackageManifest
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ def card(package: Package) -> PackageCard:
         stage=Stage(package.stage),
         created_ts=timestamp(package.created),
         origin_iss=package.origin_iss,
+        replaces=package.replaces,
     )
 
 
@@ -60,14 +61,14 @@ async def _public(context: Context, uuid: str) -> Package:
     return package
 
 
-async def inventory(context: Context) -> Inventory:
+async def published_cards(context: Context) -> list[PackageCard]:
     async with context.db.session() as session:
         rows = (
             await session.execute(
                 select(Package).where(Package.status == Status.PUBLIC.value).order_by(Package.id)
             )
         ).scalars()
-        return Inventory(packages=[card(package) for package in rows])
+        return [card(package) for package in rows]
 
 
 async def manifest(context: Context, uuid: str) -> PackageManifest:
@@ -172,6 +173,24 @@ async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) 
                 continue
             key = notify_key(uuid, link.iss)
             await jobs.add_job(session, "notify", key, {"uuid": uuid, "peer": link.iss})
+            keys.append(key)
+    await jobs.dispatch(context, keys)
+    return len(keys)
+
+
+async def offer_missing(context: Context, link: PeerLink, inventory: Inventory) -> int:
+    """Notify a peer of this server's packages its inventory lacks and it would take."""
+    if link.firewalled_mode:
+        return 0
+    theirs = {p.uuid for p in inventory.packages} | {t.uuid for t in inventory.tombstones}
+    mine = await published_cards(context)
+    keys = []
+    async with context.db.transaction() as session:
+        for package in mine:
+            if package.uuid in theirs or not link.stage.accepts(package.stage):
+                continue
+            key = notify_key(package.uuid, link.iss)
+            await jobs.add_job(session, "notify", key, {"uuid": package.uuid, "peer": link.iss})
             keys.append(key)
     await jobs.dispatch(context, keys)
     return len(keys)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -139,6 +139,9 @@ class PackageCard(BaseModel):
     stage: Stage
     created_ts: int
     origin_iss: str | None = None
+    replaces: str | None = Field(
+        default=None, max_length=36, description="The version this one replaced, if any."
+    )
 
 
 class PackageManifest(PackageCard):
@@ -155,14 +158,40 @@ class PackageManifest(PackageCard):
     chunks: list[ChunkDigests]
 
 
+TOMBSTONE_EXAMPLE: dict[str, Any] = {
+    "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    "filename": "NoMAD.pkg",
+    "reason": "deleted",
+    "created_ts": 1510370154,
+}
+
+
+class TombstoneCard(BaseModel):
+    """A package version deleted or replaced by an admin: gone on every server."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TOMBSTONE_EXAMPLE]})
+
+    uuid: str = Field(max_length=36)
+    filename: str = Field(max_length=255)
+    reason: Literal["deleted", "replaced"]
+    created_ts: int
+    replaced_by: str | None = Field(
+        default=None, max_length=36, description="The uuid of the version that replaced it."
+    )
+    replaced_by_stage: Stage | None = None
+
+
 class Inventory(BaseModel):
-    """What a peer has published, for reconciliation and polling."""
+    """What a peer has published, and the versions it knows are gone."""
 
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"packages": [PACKAGE_CARD_EXAMPLE]}]}
+        json_schema_extra={
+            "examples": [{"packages": [PACKAGE_CARD_EXAMPLE], "tombstones": [TOMBSTONE_EXAMPLE]}]
+        }
     )
 
     packages: list[PackageCard]
+    tombstones: list[TombstoneCard] = []
 
 
 class Notification(BaseModel):

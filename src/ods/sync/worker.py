@@ -11,14 +11,14 @@ from arq.worker import func
 
 from ods.config import ConfigError, Settings
 from ods.context import Context
-from ods.sync import fetch, reconcile, replication
+from ods.sync import fetch, reconcile, replication, tombstones
 from ods.sync.jobs import resume_jobs, run_job
 from ods.sync.queue import ARQ_FUNCTION
 
 log = logging.getLogger(__name__)
 
 # Importing these registers their job kinds.
-JOB_MODULES = (fetch, reconcile, replication)
+JOB_MODULES = (fetch, reconcile, replication, tombstones)
 JOB_TIMEOUT_SECONDS = 6 * 3600
 
 

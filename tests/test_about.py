@@ -213,3 +213,29 @@ async def test_changes_are_recorded_in_the_event_log(admin_client: httpx.AsyncCl
     assert items[0]["actor"] == "admin"
     assert "Example ODS" in items[0]["message"]
     assert "Dev" in items[0]["message"]
+
+
+@pytest.mark.parametrize(("role", "sees_key"), [("read_only", False), ("package_manager", False)])
+async def test_only_admins_see_the_registration_key(
+    admin_client: httpx.AsyncClient, role: str, sees_key: bool
+) -> None:
+    created = await admin_client.post(
+        "/api/admin/users",
+        json={
+            "username": "viewer",
+            "password": "viewer passphrase",
+            "role": role,
+            "must_change_password": False,
+        },
+    )
+    assert created.status_code == 201, created.text
+    login = await admin_client.post(
+        "/api/auth/login", json={"username": "viewer", "password": "viewer passphrase"}
+    )
+    token = login.json()["token"]
+    seen = await admin_client.get("/api/admin/about", headers={"Authorization": f"Bearer {token}"})
+    assert seen.status_code == 200
+    assert set(seen.json()) == ABOUT_KEYS
+    assert (seen.json()["key"] is not None) is sees_key
+    assert seen.json()["iss"] == (await about(admin_client))["iss"]
+    assert (await about(admin_client))["key"]

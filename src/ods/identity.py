@@ -43,7 +43,9 @@ class About(BaseModel):
 
     firewalled_mode: bool
     iss: str
-    key: str
+    key: str | None = Field(
+        description="The registration secret; null for users who are not admins."
+    )
     name: str
     stage: Stage
     url: str
@@ -123,8 +125,10 @@ class Identity(BaseModel):
     stage: Stage
     firewalled_mode: bool
 
-    def about(self) -> About:
-        return About.model_validate(self.model_dump())
+    def about(self, *, with_key: bool = True) -> About:
+        """The About answer; the key only for admins (it lets a server register here)."""
+        about = About.model_validate(self.model_dump())
+        return about if with_key else about.model_copy(update={"key": None})
 
 
 def new_key() -> str:

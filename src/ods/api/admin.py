@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from ods import identity
-from ods.api.deps import Admin, ContextDep, current_user
+from ods.accounts.schemas import Role
+from ods.api.deps import Admin, ContextDep, CurrentUser, current_user
 from ods.errors import ERROR_RESPONSES
 from ods.events import EventList, recent_events
 from ods.identity import About, AboutUpdate
@@ -23,10 +24,10 @@ router = APIRouter(
 
 
 @router.get("/about", operation_id="get_about")
-async def get_about(context: ContextDep) -> About:
-    """This server's identity and settings; peers register with iss and key."""
+async def get_about(context: ContextDep, principal: CurrentUser) -> About:
+    """This server's identity and settings; peers register with iss and key (admins only)."""
     found = await identity.get_identity(context.db, context.cipher)
-    return found.about()
+    return found.about(with_key=principal.role == Role.ADMIN)
 
 
 @router.post("/about/update", operation_id="update_about", status_code=201)

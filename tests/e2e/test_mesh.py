@@ -51,12 +51,20 @@ async def test_prod_node_takes_no_dev_package(tmp_path: Path) -> None:
         dev, prod = nodes
         await dev.register_with(prod)
         beta, release = tmp_path / "beta.pkg", tmp_path / "release.pkg"
-        random_file(beta, MIB)
+        beta_sha = random_file(beta, MIB)
         release_sha = random_file(release, MIB)
         await dev.upload(beta, stage="Dev")
         await dev.upload(release, stage="Prod")
         await prod.wait_served("release.pkg", release_sha)
         assert await prod.package("beta.pkg") is None
+
+        async with dev.client() as client:
+            promoted = await client.patch("/api/admin/packages/beta.pkg", json={"stage": "Prod"})
+        assert promoted.status_code == 200, promoted.text
+        await prod.wait_served("beta.pkg", beta_sha)
+        package = await prod.package("beta.pkg")
+        assert package is not None
+        assert package["stage"] == "Prod"
 
 
 async def test_a_killed_receiver_resumes_without_refetching(tmp_path: Path) -> None:
@@ -155,3 +163,53 @@ async def test_conflicting_uploads_converge_on_one_winner_everywhere(tmp_path: P
                     await client.get("/api/admin/events", params={"kind": "package.conflict"})
                 ).json()["items"]
             assert any(event["package_uuid"] == older["uuid"] for event in conflicts), node.name
+
+
+async def test_a_firewalled_node_converges_by_polling(tmp_path: Path) -> None:
+    with mesh_of(tmp_path, 2, ODS_POLL_INTERVAL="5") as nodes:
+        await prepare(nodes)
+        hub, hidden = nodes
+        async with hidden.client() as client:
+            update = await client.post(
+                "/api/admin/about/update", json={"firewalled_mode": "Enabled"}
+            )
+        assert update.status_code == 201, update.text
+        await hidden.register_with(hub)
+        path = tmp_path / "polled.pkg"
+        sha256 = random_file(path, 2 * MIB)
+        await hub.upload(path)
+        await hidden.wait_served("polled.pkg", sha256, seconds=30)
+        assert await hub.metric("ods_bytes_served_total", {"to": "peers"}) >= 2 * MIB
+        notified = [
+            await hub.metric("ods_jobs_total", {"kind": "notify", "outcome": outcome})
+            for outcome in ("done", "retry", "failed")
+        ]
+        assert notified == [0, 0, 0], "the hub tried to push to a firewalled node"
+
+
+async def test_a_corrupt_source_is_caught_and_never_published(tmp_path: Path) -> None:
+    with mesh_of(tmp_path, 3) as nodes:
+        await prepare(nodes)
+        source, good, receiver = nodes
+        await source.register_with(good)
+        path = tmp_path / "fragile.pkg"
+        sha256 = random_file(path, 4 * MIB)
+        await source.upload(path)
+        await good.wait_served("fragile.pkg", sha256)
+        assert source.server is not None
+        with (source.server.share_dir / "fragile.pkg").open("r+b") as handle:
+            handle.seek(2 * MIB + 100)
+            handle.write(b"flipped by a failing disk")
+
+        await receiver.register_with(source)
+        deadline = time.monotonic() + 30
+        while await source.metric("ods_bytes_served_total", {"to": "peers"}) < 8 * MIB:
+            assert time.monotonic() < deadline, "the receiver never fetched from the source"
+            await asyncio.sleep(0.1)
+        package = await receiver.package("fragile.pkg")
+        assert package is not None
+        assert package["status"] in ("Downloading", "Failed")
+        assert await receiver.served_sha256("fragile.pkg") is None
+
+        await receiver.register_with(good)
+        await receiver.wait_served("fragile.pkg", sha256, seconds=60)

@@ -1,10 +1,12 @@
-"""Anti-entropy and polling: compare with a peer's inventory and fetch what is missing.
+"""Anti-entropy and polling: compare inventories with a peer and converge.
 
-Every server reconciles with each peer at start-up and on an interval, so a
-server that was down or partitioned converges without a new upload. A
-firewalled server, which peers do not push to, does the same more often:
-that is its polling. Reconciling also exchanges server cards, so each side
-knows the other's current stage and firewalled mode.
+Every server reconciles with each peer at start-up, right after registering,
+and on an interval: it applies the peer's tombstones, fetches what the peer
+has and it lacks, and notifies the peer of what the peer lacks. A server that
+was down or partitioned converges without a new upload. A firewalled server,
+which peers do not push to, does the same more often: that is its polling.
+Reconciling also exchanges server cards, so each side knows the other's
+current stage and firewalled mode.
 """
 
 from __future__ import annotations

@@ -125,10 +125,6 @@ class Target:
     # Not taken: this server's own version of the filename won; peers hear of it.
     keep: str | None = None
 
-    @property
-    def taken(self) -> bool:
-        return self.keep is None
-
 
 def version_key(created_ts: int, uuid: str) -> tuple[int, str]:
     """Of two versions of one filename, the greater key wins, on every server alike."""
@@ -326,7 +322,7 @@ class FileDigest:
                 return
             self._sha1.update(data)
             self._sha256.update(data)
-            offset += CHUNK_SIZE
+            offset += len(data)
 
     async def result(self) -> tuple[str, str]:
         """SHA1 and SHA-256 once every chunk is marked done."""

@@ -104,4 +104,9 @@ class Mesh:
 @pytest.fixture
 async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
     async with contextlib.AsyncExitStack() as stack:
-        yield Mesh(tmp_path, stack)
+        mesh = Mesh(tmp_path, stack)
+        yield mesh
+        # Jobs call other nodes' apps in this process: let every node's jobs
+        # finish (or be cancelled) while all the apps are still up.
+        for node in mesh.nodes.values():
+            await node.context.queue.close()

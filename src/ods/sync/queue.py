@@ -30,11 +30,13 @@ class JobQueue(Protocol):
 class InProcessQueue:
     """Runs jobs in this process with bounded concurrency."""
 
-    def __init__(self, run: RunJob, concurrency: int) -> None:
+    def __init__(self, run: RunJob, concurrency: int, grace_seconds: float = 5.0) -> None:
         self._run = run
         self._slots = asyncio.Semaphore(concurrency)
         self._waiting: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._running: set[asyncio.Task[None]] = set()
+        self._grace_seconds = grace_seconds
         self._closed = False
 
     @property
@@ -54,13 +56,27 @@ class InProcessQueue:
             await asyncio.sleep(defer)
         async with self._slots:
             self._waiting.discard(key)
+            task = asyncio.current_task()
+            assert task is not None
+            self._running.add(task)
             try:
                 await self._run(key)
             except Exception:
                 log.exception("job %s crashed", key)
+            finally:
+                self._running.discard(task)
 
     async def close(self) -> None:
+        """Let running jobs finish for a few seconds, then cancel what is left.
+
+        A cancelled job stays in the database and is taken up at the next start.
+        """
         self._closed = True
+        running = set(self._running)
+        for task in self._tasks - running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running, timeout=self._grace_seconds)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

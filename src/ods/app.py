@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 import ods
 from ods import identity, migrate
 from ods.accounts.service import ensure_admin
-from ods.api import admin, auth, health, network, packages, peer, share, users
+from ods.api import admin, auth, events, health, network, packages, peer, share, users, webui
 from ods.config import Settings
 from ods.context import Context
 from ods.errors import ServerMisconfigured, install_error_handlers
@@ -44,7 +45,11 @@ async def start(context: Context) -> None:
 
 
 def create_app(settings: Settings) -> FastAPI:
+    """The app. `app.state.stopping` is set when the server begins to shut down
+    (by `ods serve` on SIGTERM/SIGINT, or by the lifespan's end), so that
+    streams that never end by themselves close and let the shutdown finish."""
     metrics = Metrics()
+    stopping = threading.Event()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
             scheduler.start()
             yield
         finally:
+            stopping.set()
             await scheduler.stop()
             await context.close()
 
@@ -67,11 +73,20 @@ def create_app(settings: Settings) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.stopping = stopping
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
-    for router in (auth.router, admin.router, packages.router, network.router, users.router):
+    for router in (
+        auth.router,
+        admin.router,
+        events.router,
+        packages.router,
+        network.router,
+        users.router,
+    ):
         app.include_router(router)
     app.include_router(peer.router)
     app.include_router(share.router)
     app.include_router(health.router)
+    webui.mount(app)
     return app

@@ -11,7 +11,9 @@ import asyncio
 import getpass
 import logging
 import sys
+import threading
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -128,8 +130,9 @@ def _serve(args: argparse.Namespace) -> int:
     shown_host = f"[{host}]" if ":" in host else host
     print(f"ODS {ods.__version__} listening on http://{shown_host}:{port}", flush=True)
     print(f"Data dir: {settings.data_dir}", flush=True)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level="debug" if settings.debug else "info",
@@ -137,7 +140,16 @@ def _serve(args: argparse.Namespace) -> int:
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
+    stopping: threading.Event = app.state.stopping
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Open event streams end at their next poll instead of holding the
+            # graceful shutdown until its timeout.
+            stopping.set()
+            super().handle_exit(sig, frame)
+
+    server = Server(config)
     server.run()
     return 0 if server.started else 1
 

@@ -1,17 +1,15 @@
-"""Server settings, system information and the event log: the original admin API."""
+"""Server settings and system information: the original admin API."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from ods import identity
 from ods.accounts.schemas import Role
 from ods.api.deps import Admin, ContextDep, CurrentUser, current_user
 from ods.errors import ERROR_RESPONSES
-from ods.events import EventList, recent_events
 from ods.identity import About, AboutUpdate
 from ods.system import SystemInfo, read_system_info
 
@@ -41,13 +39,3 @@ async def update_about(body: AboutUpdate, context: ContextDep, principal: Admin)
 async def get_system(context: ContextDep) -> SystemInfo:
     """CPU, memory, disk (of the data dir's filesystem), network and uptime."""
     return await asyncio.to_thread(read_system_info, context.settings.data_dir)
-
-
-@router.get("/events", operation_id="list_events")
-async def list_events(
-    context: ContextDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    kind: Annotated[str | None, Query(max_length=64)] = None,
-) -> EventList:
-    """Recent events, newest first."""
-    return EventList(items=await recent_events(context.db, limit, kind))

@@ -364,3 +364,23 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(
     errors = log.read_text()
     assert "Traceback" not in errors
     assert "Application shutdown complete" in errors
+
+
+def test_serve_listens_with_a_small_unsent_limit() -> None:
+    import socket
+
+    import uvicorn
+
+    from ods.cli import SEND_LOWAT, _listen
+
+    config = uvicorn.Config(app=lambda: None, host="127.0.0.1", port=0)
+    listener = _listen(config)
+    listener.listen()  # uvicorn does this when it starts serving
+    try:
+        with socket.create_connection(listener.getsockname()[:2]):
+            accepted, _ = listener.accept()
+            with accepted:
+                lowat = accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+                assert lowat == SEND_LOWAT
+    finally:
+        listener.close()

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,8 @@ from ods.config import ConfigError, Settings, load_settings
 from ods.errors import InvalidInput, OdsError, ServerMisconfigured
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from ods.db import Database
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -150,8 +153,24 @@ def _serve(args: argparse.Namespace) -> int:
             super().handle_exit(sig, frame)
 
     server = Server(config)
-    server.run()
+    server.run(sockets=[_listen(config)])
     return 0 if server.started else 1
+
+
+# Unsent bytes each connection's kernel send buffer may hold. Bytes in flight
+# are not limited, so long fast links keep their speed; but the buffer no
+# longer fills with megabytes that a receiver which dies mid-download never
+# gets and must ask for again.
+SEND_LOWAT = 128 * 1024
+
+
+def _listen(config: uvicorn.Config) -> socket.socket:
+    """The listening socket; accepted connections inherit its options."""
+    sock = config.bind_socket()
+    lowat = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+    if lowat is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, lowat, SEND_LOWAT)
+    return sock
 
 
 def _configure_logging(settings: Settings) -> None:

@@ -22,10 +22,13 @@ from ods.sync.client import PeerLink
 from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-# A fixed receive buffer instead of the kernel's autotuned one (up to several
-# MiB a connection): it still fills a loopback or LAN link, and it bounds the
-# bytes in flight that a killed fetch loses.
-RECEIVE_BUFFER = 256 * 1024
+
+
+def socket_options(settings: Settings) -> list[tuple[int, int, int]]:
+    """Options of connections to peers: a fixed receive buffer unless it is 0 (autotuned)."""
+    if settings.fetch_receive_buffer == 0:
+        return []
+    return [(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.fetch_receive_buffer)]
 
 
 @dataclass
@@ -56,9 +59,7 @@ class Context:
             files=PackageFiles(settings.share_dir, settings.staging_dir),
             throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds),
             http=httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(
-                    socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)]
-                ),
+                transport=httpx.AsyncHTTPTransport(socket_options=socket_options(settings)),
                 timeout=HTTP_TIMEOUT,
                 headers={"User-Agent": f"ODS/{ods.__version__}"},
                 follow_redirects=False,

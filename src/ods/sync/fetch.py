@@ -1,12 +1,13 @@
 """The receiving side of replication: take a notification, fetch, verify, publish, relay.
 
-A fetch writes every 1 MiB chunk in place into one staging file, several
-chunks in flight at once, each checked against its SHA-256 and SHA1 before
-it is written. After a crash or restart the staging file is the state: the
-chunks in it that match their digests are kept, only the others are
-fetched. When every chunk is in, the whole file's SHA-256 and SHA1 are
-checked, and it is published the way uploads are (Publishing, rename,
-Public), then announced to this server's own peers.
+A fetch writes every 1 MiB chunk in place into one staging file as it
+arrives, several requests in flight at once; a verifier reads the chunks
+back in order, checks each one's SHA-256 and SHA1 (a bad one is fetched
+again), and hashes the whole file as it goes. After a crash or restart the
+staging file is the state: the chunks in it that match their digests are
+kept, only the others are fetched. When every chunk is checked, the whole
+file's SHA-256 and SHA1 are compared, and it is published the way uploads
+are (Publishing, rename, Public), then announced to this server's own peers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,69 +273,114 @@ def prepare_staging(path: Path, size: int) -> None:
         os.close(fd)
 
 
-class FileDigest:
-    """SHA1 and SHA-256 of a staging file, computed in order as its chunks land.
+class Verifier:
+    """Checks written chunks in index order and hashes the whole file as it goes.
 
-    Chunks arrive out of order; each one written is marked done, and a
-    background task hashes the file from the start as far as the chunks are
-    contiguous, reading back what was just written (still in the page cache).
-    By the time the last chunk lands, most of the file is hashed already.
+    Fetch connections only write what they receive; they never wait for a
+    hash. This task reads the chunks back (from the page cache), checks each
+    one's SHA-256 and SHA1, feeds the whole file's SHA1 and SHA-256, and
+    counts the chunk done. A chunk that fails its check is handed to
+    `refetch`; after CHUNK_TRIES failures the fetch gives up. Chunks known
+    good from the scan at start are only fed to the whole-file digests.
     """
 
-    def __init__(self, path: Path, chunks: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        manifest: PackageManifest,
+        progress: Progress,
+        good: set[int],
+        link_name: str,
+    ) -> None:
         self.path = path
-        self.chunks = chunks
-        self.done: set[int] = set()
+        self.manifest = manifest
+        self.progress = progress
+        self.chunks = len(manifest.chunks)
+        self.good = set(good)
+        self.written: set[int] = set()
         self.cursor = 0
+        self.link_name = link_name
+        self.failures: dict[int, int] = {}
+        self.refetch: Callable[[int], None] = lambda index: None
         self._sha1 = hashlib.sha1(usedforsecurity=False)
         self._sha256 = hashlib.sha256()
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._wake.set()
 
-    def mark(self, index: int) -> None:
-        self.done.add(index)
+    def chunk_written(self, index: int) -> None:
+        self.written.add(index)
         if index == self.cursor:
             self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-        self._wake.set()
+    def _ready(self, index: int) -> bool:
+        return index in self.good or index in self.written
 
-    async def _run(self) -> None:
+    async def run(self) -> tuple[str, str]:
+        """Until every chunk is checked: the whole file's SHA1 and SHA-256."""
         fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY)
         try:
             while self.cursor < self.chunks:
                 await self._wake.wait()
                 self._wake.clear()
-                while self.cursor in self.done:
+                while self._ready(self.cursor):
                     end = self.cursor
-                    while end in self.done and end - self.cursor < HASH_BATCH_CHUNKS:
+                    while self._ready(end) and end - self.cursor < HASH_BATCH_CHUNKS:
                         end += 1
-                    await asyncio.to_thread(self._hash, fd, self.cursor, end)
-                    self.cursor = end
+                    await self._check(fd, self.cursor, end)
         finally:
             os.close(fd)
-
-    def _hash(self, fd: int, start: int, end: int) -> None:
-        offset, stop = start * CHUNK_SIZE, end * CHUNK_SIZE
-        while offset < stop:
-            data = os.pread(fd, min(CHUNK_SIZE, stop - offset), offset)
-            if not data:
-                return
-            self._sha1.update(data)
-            self._sha256.update(data)
-            offset += len(data)
-
-    async def result(self) -> tuple[str, str]:
-        """SHA1 and SHA-256 once every chunk is marked done."""
-        assert self._task is not None
-        await self._task
         return self._sha1.hexdigest(), self._sha256.hexdigest()
 
-    async def cancel(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+    async def _check(self, fd: int, start: int, end: int) -> None:
+        """Chunks start..end-1; the cursor moves past the good ones, stops at a bad one."""
+        trusted = {index for index in range(start, end) if index in self.good}
+        passed, failed = await asyncio.to_thread(self._hash, fd, start, end, trusted)
+        for index in range(start, start + passed):
+            if index not in trusted:
+                size = self.chunk_size(index)
+                self.progress.chunks_done += 1
+                self.progress.bytes_done += size
+                self.progress.bytes_this_run += size
+        self.cursor = start + passed
+        if failed is not None:
+            self._fail(*failed)
+
+    def chunk_size(self, index: int) -> int:
+        return min(CHUNK_SIZE, self.manifest.file_size - index * CHUNK_SIZE)
+
+    def _hash(
+        self, fd: int, start: int, end: int, trusted: set[int]
+    ) -> tuple[int, tuple[int, str] | None]:
+        """How many chunks from `start` passed, and the first that failed, with why."""
+        for index in range(start, end):
+            size = self.chunk_size(index)
+            data = os.pread(fd, size, index * CHUNK_SIZE)
+            if index not in trusted:
+                digests = self.manifest.chunks[index]
+                try:
+                    check_chunk(data, size, digests.sha256, digests.sha1)
+                except BadChunk as exc:
+                    return index - start, (index, str(exc))
+            self._sha1.update(data)
+            self._sha256.update(data)
+        return end - start, None
+
+    def _fail(self, index: int, reason: str) -> None:
+        log.warning(
+            "chunk %d of %s from %s is bad: %s",
+            index,
+            self.manifest.filename,
+            self.link_name,
+            reason,
+        )
+        self.written.discard(index)
+        tries = self.failures[index] = self.failures.get(index, 0) + 1
+        if tries >= CHUNK_TRIES:
+            raise jobs.RetryLater(
+                f"chunk {index} from {self.link_name} failed verification "
+                f"{CHUNK_TRIES} times ({reason})"
+            )
+        self.refetch(index)
 
 
 def check_chunk(data: bytes | memoryview, expected_size: int, sha256: str, sha1: str) -> None:
@@ -345,16 +392,12 @@ def check_chunk(data: bytes | memoryview, expected_size: int, sha256: str, sha1:
         raise BadChunk("SHA1 mismatch")
 
 
-def check_and_write(
-    fd: int, data: bytes | memoryview, index: int, size: int, sha256: str, sha1: str
-) -> None:
-    """Verify a chunk and write it in place, in one trip to a worker thread."""
-    check_chunk(data, size, sha256, sha1)
-    view = memoryview(data)
+def write_chunk(fd: int, data: memoryview, index: int) -> None:
+    """Write one chunk in place; the verifier checks it."""
     offset = index * CHUNK_SIZE
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view = view[written:]
+    while data:
+        written = os.pwrite(fd, data, offset)
+        data = data[written:]
         offset += written
 
 
@@ -377,12 +420,12 @@ def runs(indices: list[int], longest: int) -> list[tuple[int, int]]:
 
 
 class ChunkFetcher:
-    """Fetches runs of chunks from one peer, several requests in flight at once.
+    """Fetches runs of chunks from one peer and writes each 1 MiB in place as it completes.
 
-    Each request asks for up to RUN_CHUNKS consecutive chunks; every 1 MiB
-    is checked against its SHA-256 and SHA1 as soon as it is complete and
-    written in place. A chunk that fails its check is asked for again on its
-    own, up to CHUNK_TRIES times.
+    Each request asks for up to RUN_CHUNKS consecutive chunks. Writing
+    comes before any check, and the connection is read again as soon as the
+    write is done: what arrived is in the staging file even if this process
+    dies the next moment, and the scan at the next start keeps what is good.
     """
 
     def __init__(
@@ -391,27 +434,20 @@ class ChunkFetcher:
         link: PeerLink,
         manifest: PackageManifest,
         fd: int,
-        progress: Progress,
-        digest: FileDigest,
+        verifier: Verifier,
     ) -> None:
         self.context = context
         self.link = link
         self.manifest = manifest
         self.fd = fd
-        self.progress = progress
-        self.digest = digest
-        self.failures: dict[int, int] = {}
+        self.verifier = verifier
 
-    def chunk_size(self, index: int) -> int:
-        return min(CHUNK_SIZE, self.manifest.file_size - index * CHUNK_SIZE)
-
-    async def fetch_run(self, first: int, count: int) -> list[int]:
-        """Fetch one run; the indices that failed their check, to ask for again."""
-        sizes = [self.chunk_size(index) for index in range(first, first + count)]
+    async def fetch_run(self, first: int, count: int) -> None:
+        sizes = [self.verifier.chunk_size(index) for index in range(first, first + count)]
         path = f"/packages/{self.manifest.uuid}/chunks?start={first}&count={count}"
         buffer = bytearray(CHUNK_SIZE)
         view = memoryview(buffer)
-        index, filled, bad = first, 0, []
+        index, filled = first, 0
         async with open_stream(
             self.context.http,
             own_iss=self.context.iss,
@@ -429,41 +465,13 @@ class ChunkFetcher:
                     filled += step
                     taken += step
                     if filled == size:
-                        if not await self._land(index, view[:size]):
-                            bad.append(index)
+                        await asyncio.to_thread(write_chunk, self.fd, view[:size], index)
+                        self.verifier.chunk_written(index)
                         index, filled = index + 1, 0
         if index < first + count:
             raise PeerUnreachable(
                 f"{self.link.name} ended chunks {first}-{first + count - 1} early, at {index}"
             )
-        return bad
-
-    async def _land(self, index: int, data: memoryview) -> bool:
-        digests = self.manifest.chunks[index]
-        try:
-            await asyncio.to_thread(
-                check_and_write, self.fd, data, index, len(data), digests.sha256, digests.sha1
-            )
-        except BadChunk as exc:
-            log.warning(
-                "chunk %d of %s from %s is bad: %s",
-                index,
-                self.manifest.filename,
-                self.link.name,
-                exc,
-            )
-            tries = self.failures[index] = self.failures.get(index, 0) + 1
-            if tries >= CHUNK_TRIES:
-                raise jobs.RetryLater(
-                    f"chunk {index} from {self.link.name} failed verification "
-                    f"{CHUNK_TRIES} times ({exc})"
-                ) from None
-            return False
-        self.progress.chunks_done += 1
-        self.progress.bytes_done += len(data)
-        self.progress.bytes_this_run += len(data)
-        self.digest.mark(index)
-        return True
 
 
 async def fetch_chunks(
@@ -472,46 +480,49 @@ async def fetch_chunks(
     manifest: PackageManifest,
     path: Path,
     missing: list[int],
-    progress: Progress,
-    digest: FileDigest,
+    verifier: Verifier,
     package_id: int | None,
     job_key: str,
-) -> None:
+) -> tuple[str, str]:
+    """Fetch the missing chunks, several requests in flight; the whole file's SHA1 and SHA-256."""
     queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
     for run in runs(missing, RUN_CHUNKS):
         queue.put_nowait(run)
+    verifier.refetch = lambda index: queue.put_nowait((index, 1))
+    in_flight = min(context.settings.fetch_parallel_chunks, max(1, queue.qsize()))
     fd = os.open(path, os.O_WRONLY)
-    fetcher = ChunkFetcher(context, link, manifest, fd, progress, digest)
-    last_saved = time.monotonic()
+    fetcher = ChunkFetcher(context, link, manifest, fd, verifier)
 
-    async def worker() -> None:
-        nonlocal last_saved
-        while not queue.empty():
-            first, count = queue.get_nowait()
+    async def connection() -> None:
+        # Ends only by an error, or cancelled once every chunk is checked.
+        while True:
+            first, count = await queue.get()
             try:
-                bad = await fetcher.fetch_run(first, count)
+                await fetcher.fetch_run(first, count)
             except ChunkTooLarge as exc:
                 raise jobs.RetryLater(f"{link.name}: {exc}") from None
-            for index in bad:
-                queue.put_nowait((index, 1))
-            if time.monotonic() - last_saved >= PROGRESS_INTERVAL:
-                last_saved = time.monotonic()
-                if package_id is not None:
-                    await _save_progress(context, package_id, progress.chunks_done)
-                await jobs.touch(context, job_key)
 
+    async def saver() -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            if package_id is not None:
+                await _save_progress(context, package_id, verifier.progress.chunks_done)
+            await jobs.touch(context, job_key)
+
+    tasks = [asyncio.create_task(connection()) for _ in range(in_flight)]
+    tasks.append(asyncio.create_task(saver()))
+    checking = asyncio.create_task(verifier.run())
     try:
-        in_flight = min(context.settings.fetch_parallel_chunks, max(1, queue.qsize()))
-        workers = [asyncio.create_task(worker()) for _ in range(in_flight)]
-        try:
-            await asyncio.gather(*workers)
-        except BaseException:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
-            raise
+        done, _ = await asyncio.wait([checking, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done - {checking}:
+            task.result()  # a connection or the saver failed: raise its error
+        digests = checking.result()
         await asyncio.to_thread(os.fsync, fd)
+        return digests
     finally:
+        for task in [checking, *tasks]:
+            task.cancel()
+        await asyncio.gather(checking, *tasks, return_exceptions=True)
         os.close(fd)
 
 
@@ -607,22 +618,17 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
         source=link.name,
     )
     DOWNLOADS[uuid] = progress
-    digest = FileDigest(path, len(manifest.chunks))
-    for index in good:
-        digest.mark(index)
-    digest.start()
+    verifier = Verifier(path, manifest, progress, good, link.name)
     started = time.monotonic()
     try:
-        await fetch_chunks(
-            context, link, manifest, path, missing, progress, digest, target.package_id, job_key
+        sha1, sha256 = await fetch_chunks(
+            context, link, manifest, path, missing, verifier, target.package_id, job_key
         )
-        sha1, sha256 = await digest.result()
     except OdsError as exc:
         await peers.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     finally:
         DOWNLOADS.pop(uuid, None)
-        await digest.cancel()
     if sha256 != manifest.sha256 or sha1 != manifest.sha1:
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")

@@ -1,0 +1,98 @@
+"""A fetch resumes from its staging file and fetches again what fails its check."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.sync.conftest import Mesh, MeshTransport, Node
+from tests.sync.test_propagation import served_sha256, upload, wait_public
+
+MIB = 1024 * 1024
+
+
+async def peer_bytes(node: Node) -> float:
+    """Chunk bytes the node has sent to peers (0 before the first)."""
+    text = (await node.admin.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "ods_bytes_served_total" and sample.labels == {"to": "peers"}:
+                return sample.value
+    return 0.0
+
+
+async def test_good_staged_chunks_are_kept_and_only_the_rest_is_fetched(mesh: Mesh) -> None:
+    source = await mesh.add("ods-source")
+    receiver = await mesh.add("ods-receiver")
+    data = os.urandom(5 * MIB + 123)
+    await upload(source, "resumed.pkg", data)
+    uuid = (await source.admin.get("/api/admin/packages/resumed.pkg")).json()["uuid"]
+
+    # What a receiver killed mid-download leaves: chunks 0, 1 and 3 whole,
+    # chunk 2 torn, chunk 4 and the 123-byte tail never written.
+    staging = receiver.context.files.download(uuid)
+    torn = bytearray(data[2 * MIB : 3 * MIB])
+    torn[MIB // 2 :] = bytes(MIB // 2)
+    staging.write_bytes(data[: 2 * MIB] + bytes(torn) + data[3 * MIB : 4 * MIB] + bytes(MIB + 123))
+    served_before = await peer_bytes(source)
+
+    assert (await receiver.register_with(source)).status_code == 201
+    got = await wait_public(receiver, "resumed.pkg")
+
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    assert await served_sha256(receiver, "resumed.pkg") == hashlib.sha256(data).hexdigest()
+    # Chunks 2, 4 and 5 and nothing else.
+    assert await peer_bytes(source) - served_before == 2 * MIB + 123
+    assert not staging.exists()
+
+
+class CorruptingTransport(httpx.AsyncBaseTransport):
+    """Flips a byte in the first answer that carries chunk `index` of a run."""
+
+    def __init__(self, inner: MeshTransport, index: int) -> None:
+        self.inner = inner
+        self.index = index
+        self.corrupted = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        start = request.url.params.get("start")
+        count = request.url.params.get("count")
+        if (
+            self.corrupted
+            or start is None
+            or count is None
+            or not int(start) <= self.index < int(start) + int(count)
+        ):
+            return response
+        body = bytearray(await response.aread())
+        body[(self.index - int(start)) * MIB + 77] ^= 0xFF
+        self.corrupted += 1
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=httpx.ByteStream(bytes(body))
+        )
+
+
+async def test_a_chunk_damaged_in_transit_is_fetched_again(mesh: Mesh) -> None:
+    source = await mesh.add("ods-source")
+    receiver = await mesh.add("ods-receiver")
+    corrupting = CorruptingTransport(mesh.transport, index=3)
+    await receiver.context.http.aclose()
+    receiver.context.http = httpx.AsyncClient(transport=corrupting, timeout=10.0)
+    data = os.urandom(6 * MIB)
+    await upload(source, "damaged.pkg", data)
+    served_before = await peer_bytes(source)
+
+    assert (await receiver.register_with(source)).status_code == 201
+    got = await wait_public(receiver, "damaged.pkg")
+
+    assert corrupting.corrupted == 1
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    assert await served_sha256(receiver, "damaged.pkg") == hashlib.sha256(data).hexdigest()
+    # The file once, and the damaged chunk a second time.
+    assert await peer_bytes(source) - served_before == 7 * MIB
+    events = (await receiver.admin.get("/api/admin/events")).json()["items"]
+    assert not any(event["kind"] == "package.failed" for event in events)

@@ -227,7 +227,7 @@ class Settings(BaseSettings):
         ge=1,
     )
     fetch_parallel_chunks: int = setting(
-        2,
+        1,
         "ODS_FETCH_PARALLEL_CHUNKS",
         description=(
             "Requests in flight at once when fetching a package from a peer; "
@@ -235,17 +235,6 @@ class Settings(BaseSettings):
         ),
         ge=1,
         le=64,
-    )
-    fetch_receive_buffer: int = setting(
-        256 * 1024,
-        "ODS_FETCH_RECEIVE_BUFFER",
-        description=(
-            "Kernel receive buffer of each fetch connection, in bytes or with K/M; "
-            "0 lets the kernel size it. It bounds what a killed fetch loses, and "
-            "each connection's speed to about this much per round trip."
-        ),
-        ge=0,
-        le=64 * 1024**2,
     )
     fetch_stall_seconds: int = setting(
         30,
@@ -270,7 +259,7 @@ class Settings(BaseSettings):
     def _default_data_dir(cls, value: object) -> object:
         return value or default_data_dir()
 
-    @field_validator("max_upload_size", "fetch_receive_buffer", mode="before")
+    @field_validator("max_upload_size", mode="before")
     @classmethod
     def _parse_size(cls, value: object) -> int:
         return parse_size(value)

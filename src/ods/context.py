@@ -5,7 +5,6 @@ Built from settings by the app's lifespan (and by `ods worker`), closed with it.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 
 import httpx
@@ -22,13 +21,6 @@ from ods.sync.client import PeerLink
 from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-
-
-def socket_options(settings: Settings) -> list[tuple[int, int, int]]:
-    """Options of connections to peers: a fixed receive buffer unless it is 0 (autotuned)."""
-    if settings.fetch_receive_buffer == 0:
-        return []
-    return [(socket.SOL_SOCKET, socket.SO_RCVBUF, settings.fetch_receive_buffer)]
 
 
 @dataclass
@@ -59,7 +51,6 @@ class Context:
             files=PackageFiles(settings.share_dir, settings.staging_dir),
             throttle=LoginThrottle(settings.login_max_failures, settings.login_lockout_seconds),
             http=httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(socket_options=socket_options(settings)),
                 timeout=HTTP_TIMEOUT,
                 headers={"User-Agent": f"ODS/{ods.__version__}"},
                 follow_redirects=False,

@@ -50,7 +50,11 @@ log = logging.getLogger(__name__)
 CHUNK_TRIES = 3
 PROGRESS_INTERVAL = 1.0
 RUN_CHUNKS = 8  # chunks asked for in one request
-HASH_BATCH_CHUNKS = 16  # chunks hashed in one trip to a worker thread
+HASH_BATCH_CHUNKS = 16  # chunks checked in one trip to a worker thread
+# Received bytes are written this many at a time (a divisor of CHUNK_SIZE):
+# pieces that stay in the CPU's cache, and a chunk is on disk a moment after
+# its last byte arrives.
+WRITE_SIZE = 256 * 1024
 
 
 class BadChunk(Exception):
@@ -392,9 +396,8 @@ def check_chunk(data: bytes | memoryview, expected_size: int, sha256: str, sha1:
         raise BadChunk("SHA1 mismatch")
 
 
-def write_chunk(fd: int, data: memoryview, index: int) -> None:
-    """Write one chunk in place; the verifier checks it."""
-    offset = index * CHUNK_SIZE
+def write_at(fd: int, data: memoryview, offset: int) -> None:
+    """Write received bytes in place; the verifier checks each chunk once it is whole."""
     while data:
         written = os.pwrite(fd, data, offset)
         data = data[written:]
@@ -420,12 +423,12 @@ def runs(indices: list[int], longest: int) -> list[tuple[int, int]]:
 
 
 class ChunkFetcher:
-    """Fetches runs of chunks from one peer and writes each 1 MiB in place as it completes.
+    """Fetches runs of chunks from one peer and writes them in place as they arrive.
 
     Each request asks for up to RUN_CHUNKS consecutive chunks. Writing
-    comes before any check, and the connection is read again as soon as the
-    write is done: what arrived is in the staging file even if this process
-    dies the next moment, and the scan at the next start keeps what is good.
+    comes before any check: what arrived is in the staging file even if this
+    process dies the next moment, and the scan at the next start keeps every
+    whole chunk that is good.
     """
 
     def __init__(
@@ -443,34 +446,38 @@ class ChunkFetcher:
         self.verifier = verifier
 
     async def fetch_run(self, first: int, count: int) -> None:
-        sizes = [self.verifier.chunk_size(index) for index in range(first, first + count)]
+        """Fetch one run, writing it WRITE_SIZE bytes at a time as it arrives."""
+        start = first * CHUNK_SIZE
+        end = min(self.manifest.file_size, (first + count) * CHUNK_SIZE)
         path = f"/packages/{self.manifest.uuid}/chunks?start={first}&count={count}"
-        buffer = bytearray(CHUNK_SIZE)
-        view = memoryview(buffer)
-        index, filled = first, 0
+        view = memoryview(bytearray(WRITE_SIZE))
+        offset, filled, complete = start, 0, first  # offset: where view[0] goes
         async with open_stream(
             self.context.http,
             own_iss=self.context.iss,
             link=self.link,
             path=path,
-            limit=sum(sizes),
+            limit=end - start,
             stall_seconds=self.context.settings.fetch_stall_seconds,
         ) as body:
             async for received in body:
                 part, taken = memoryview(received), 0
                 while taken < len(part):
-                    size = sizes[index - first]
-                    step = min(len(part) - taken, size - filled)
+                    step = min(len(part) - taken, WRITE_SIZE - filled)
                     view[filled : filled + step] = part[taken : taken + step]
                     filled += step
                     taken += step
-                    if filled == size:
-                        await asyncio.to_thread(write_chunk, self.fd, view[:size], index)
-                        self.verifier.chunk_written(index)
-                        index, filled = index + 1, 0
-        if index < first + count:
+                    if filled == WRITE_SIZE or offset + filled == end:
+                        await asyncio.to_thread(write_at, self.fd, view[:filled], offset)
+                        offset, filled = offset + filled, 0
+                        while complete < first + count and offset >= min(
+                            end, (complete + 1) * CHUNK_SIZE
+                        ):
+                            self.verifier.chunk_written(complete)
+                            complete += 1
+        if offset < end:
             raise PeerUnreachable(
-                f"{self.link.name} ended chunks {first}-{first + count - 1} early, at {index}"
+                f"{self.link.name} ended chunks {first}-{first + count - 1} early, at {complete}"
             )
 
 

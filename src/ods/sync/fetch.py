@@ -1,13 +1,14 @@
 """The receiving side of replication: take a notification, fetch, verify, publish, relay.
 
-A fetch writes every 1 MiB chunk in place into one staging file as it
-arrives, several requests in flight at once; a verifier reads the chunks
-back in order, checks each one's SHA-256 and SHA1 (a bad one is fetched
-again), and hashes the whole file as it goes. After a crash or restart the
-staging file is the state: the chunks in it that match their digests are
-kept, only the others are fetched. When every chunk is checked, the whole
-file's SHA-256 and SHA1 are compared, and it is published the way uploads
-are (Publishing, rename, Public), then announced to this server's own peers.
+A fetch asks for runs of 1 MiB chunks (ODS_FETCH_PARALLEL_CHUNKS requests
+in flight) and writes what arrives in place into one staging file; a
+verifier reads the chunks back in order, checks each one's SHA-256 and SHA1
+(a bad one is fetched again), and hashes the whole file as it goes. After a
+crash or restart the staging file is the state: the chunks in it that match
+their digests are kept, only the others are fetched. When every chunk is
+checked, the whole file's SHA-256 and SHA1 are compared, and it is published
+the way uploads are (Publishing, rename, Public), then announced to this
+server's own peers.
 """
 
 from __future__ import annotations
@@ -491,7 +492,7 @@ async def fetch_chunks(
     package_id: int | None,
     job_key: str,
 ) -> tuple[str, str]:
-    """Fetch the missing chunks, several requests in flight; the whole file's SHA1 and SHA-256."""
+    """Fetch the missing chunks and check them all: the whole file's SHA1 and SHA-256."""
     queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
     for run in runs(missing, RUN_CHUNKS):
         queue.put_nowait(run)

@@ -16,6 +16,7 @@ import {
   can,
   useApi,
   useMe,
+  useSubmit,
 } from './ui.js';
 
 const SYSTEM_SECONDS = 3;
@@ -94,27 +95,16 @@ function EditSettings({ about, onClose, onSaved }) {
   const [url, setUrl] = useState(about.url);
   const [stage, setStage] = useState(about.stage);
   const [firewalled, setFirewalled] = useState(about.firewalled_mode);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.post('/api/admin/about/update', {
-        name,
-        url,
-        firewalled_mode: firewalled ? 'Enabled' : 'Disabled',
-        stage,
-      });
-      onSaved();
-      onClose();
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useSubmit(async () => {
+    await api.post('/api/admin/about/update', {
+      name,
+      url,
+      firewalled_mode: firewalled ? 'Enabled' : 'Disabled',
+      stage,
+    });
+    onSaved();
+    onClose();
+  });
 
   return html`<${Modal} title="Edit server settings" onClose=${onClose}>
     <form onSubmit=${submit}>

@@ -2,27 +2,16 @@
 
 import { html, useState } from './vendor/htm-preact-standalone.module.js';
 import * as api from './api.js';
-import { Banner, ErrorBanner, Field } from './ui.js';
+import { Banner, ErrorBanner, Field, useSubmit } from './ui.js';
 
 export function LoginForm({ notice, onLoggedIn }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const answer = await api.post('/api/auth/login', { username, password });
-      api.session.set(answer.token);
-      onLoggedIn(answer, password);
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useSubmit(async () => {
+    const answer = await api.post('/api/auth/login', { username, password });
+    api.session.set(answer.token);
+    onLoggedIn(answer, password);
+  });
 
   return html`<main class="auth-page">
     <form class="auth-card" onSubmit=${submit} aria-labelledby="login-title">
@@ -49,25 +38,13 @@ export function PasswordForm({ knownPassword, onChanged, onCancel, idPrefix = 'p
   const [current, setCurrent] = useState(knownPassword || '');
   const [next, setNext] = useState('');
   const [again, setAgain] = useState('');
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event) => {
-    event.preventDefault();
-    setError(null);
+  const { submit, busy, error } = useSubmit(async () => {
     if (next !== again) {
-      setError(new Error('The two new passwords differ. Type the same one twice.'));
-      return;
+      throw new Error('The two new passwords differ. Type the same one twice.');
     }
-    setBusy(true);
-    try {
-      await api.post('/api/auth/password', { old_password: current, new_password: next });
-      onChanged();
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  };
+    await api.post('/api/auth/password', { old_password: current, new_password: next });
+    onChanged();
+  });
 
   return html`<form onSubmit=${submit} class="stack">
     <${ErrorBanner} error=${error} />

@@ -18,6 +18,7 @@ import {
   useApi,
   useEvents,
   useMe,
+  useSubmit,
 } from './ui.js';
 
 const PEERS_SECONDS = 10;
@@ -58,32 +59,22 @@ function RegisterForm({ about, onRegistered }) {
   const [url, setUrl] = useState('');
   const [iss, setIss] = useState('');
   const [key, setKey] = useState('');
-  const [error, setError] = useState(null);
   const [done, setDone] = useState(null);
-  const [busy, setBusy] = useState(false);
   const unnamed = about && (!about.name || !about.url);
 
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
+  const { submit, busy, error, setError } = useSubmit(async () => {
     setDone(null);
-    try {
-      const peer = await api.post('/api/admin/register', {
-        url: url.trim(),
-        iss_id: iss.trim().toLowerCase(),
-        key: key.trim(),
-      });
-      setDone(`Registered with ${peer.name || peer.url}. Both servers now share new packages.`);
-      setUrl('');
-      setIss('');
-      setKey('');
-      onRegistered();
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
-  };
+    const peer = await api.post('/api/admin/register', {
+      url: url.trim(),
+      iss_id: iss.trim().toLowerCase(),
+      key: key.trim(),
+    });
+    setDone(`Registered with ${peer.name || peer.url}. Both servers now share new packages.`);
+    setUrl('');
+    setIss('');
+    setKey('');
+    onRegistered();
+  });
 
   return html`<section class="card" aria-labelledby="register-title">
     <h2 id="register-title">Register with another server</h2>

@@ -204,23 +204,33 @@ export function Modal({ title, onClose, children, wide = false }) {
   </dialog>`;
 }
 
-// "Are you sure?" with the consequence spelled out. `action` returns a
-// promise; an API error stays in the dialog.
-export function Confirm({ title, confirmLabel, danger = false, action, onClose, children }) {
+// A form's submit handler around `action` (which returns a promise): `busy`
+// while it runs, and the error it threw kept in `error` for an ErrorBanner.
+export function useSubmit(action) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
-  const run = async (event) => {
+  const submit = async (event) => {
     event.preventDefault();
     setBusy(true);
     setError(null);
     try {
       await action();
-      onClose();
     } catch (failure) {
       setError(failure);
+    } finally {
       setBusy(false);
     }
   };
+  return { submit, busy, error, setError };
+}
+
+// "Are you sure?" with the consequence spelled out. `action` returns a
+// promise; an API error stays in the dialog.
+export function Confirm({ title, confirmLabel, danger = false, action, onClose, children }) {
+  const { submit: run, busy, error } = useSubmit(async () => {
+    await action();
+    onClose();
+  });
   return html`<${Modal} title=${title} onClose=${onClose}>
     <form onSubmit=${run}>
       <div class="modal-body">${children}<${ErrorBanner} error=${error} /></div>

@@ -18,6 +18,7 @@ import {
   roleName,
   useApi,
   useMe,
+  useSubmit,
 } from './ui.js';
 
 export function UsersTab() {
@@ -113,26 +114,16 @@ function CreateUser({ onClose, onSaved }) {
   const [password, setPassword] = useState('');
   const [role, setRole] = useState('read_only');
   const [mustChange, setMustChange] = useState(true);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.post('/api/admin/users', {
-        username,
-        password,
-        role,
-        must_change_password: mustChange,
-      });
-      onSaved();
-      onClose();
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  };
+  const { submit, busy, error } = useSubmit(async () => {
+    await api.post('/api/admin/users', {
+      username,
+      password,
+      role,
+      must_change_password: mustChange,
+    });
+    onSaved();
+    onClose();
+  });
   return html`<${Modal} title="Add user" onClose=${onClose}>
     <form onSubmit=${submit}>
       <div class="modal-body stack">
@@ -175,25 +166,15 @@ function EditUserForm({ user, onClose, onSaved }) {
   const [role, setRole] = useState(user.role);
   const [password, setPassword] = useState('');
   const [mustChange, setMustChange] = useState(user.must_change_password);
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
-  const submit = async (event) => {
-    event.preventDefault();
+  const { submit, busy, error } = useSubmit(async () => {
     const body = {};
     if (role !== user.role) body.role = role;
     if (password) body.password = password;
     if (mustChange !== user.must_change_password || password) body.must_change_password = mustChange;
-    setBusy(true);
-    setError(null);
-    try {
-      if (Object.keys(body).length) await api.patch(`/api/admin/users/${user.id}`, body);
-      onSaved();
-      onClose();
-    } catch (failure) {
-      setError(failure);
-      setBusy(false);
-    }
-  };
+    if (Object.keys(body).length) await api.patch(`/api/admin/users/${user.id}`, body);
+    onSaved();
+    onClose();
+  });
   return html`<form onSubmit=${submit}>
     <div class="modal-body stack">
       <${ErrorBanner} error=${error} />
@@ -226,27 +207,17 @@ function Tokens() {
   const [name, setName] = useState('');
   const [days, setDays] = useState('');
   const [created, setCreated] = useState(null);
-  const [error, setError] = useState(null);
   const [revoking, setRevoking] = useState(null);
-  const [busy, setBusy] = useState(false);
   const items = tokens.data ? tokens.data.items : [];
 
-  const submit = async (event) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const body = { name: name.trim() };
-      if (days) body.expires_days = Number(days);
-      setCreated(await api.post('/api/admin/tokens', body));
-      setName('');
-      setDays('');
-      tokens.reload();
-    } catch (failure) {
-      setError(failure);
-    }
-    setBusy(false);
-  };
+  const { submit, busy, error, setError } = useSubmit(async () => {
+    const body = { name: name.trim() };
+    if (days) body.expires_days = Number(days);
+    setCreated(await api.post('/api/admin/tokens', body));
+    setName('');
+    setDays('');
+    tokens.reload();
+  });
 
   return html`<section class="card" aria-labelledby="tokens-title">
     <h2 id="tokens-title">API tokens</h2>

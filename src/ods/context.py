@@ -5,6 +5,9 @@ Built from settings by the app's lifespan (and by `ods worker`), closed with it.
 
 from __future__ import annotations
 
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -18,6 +21,7 @@ from ods.metrics import Metrics
 from ods.packages.storage import PackageFiles
 from ods.sync.cache import TtlCache
 from ods.sync.client import PeerLink
+from ods.sync.connection import PeerConnection, RunConnection
 from ods.sync.queue import ArqQueue, InProcessQueue, JobQueue
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -39,11 +43,32 @@ class Context:
     peer_links: TtlCache[str, PeerLink] = field(default_factory=lambda: TtlCache(5.0))
     chunk_sources: TtlCache[str, tuple[str, int]] = field(default_factory=lambda: TtlCache(60.0))
     last_contacts: dict[int, float] = field(default_factory=dict)
+    # Chunk runs are received in these threads, one per connection.
+    transfer_threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="ods-fetch")
+    )
+    ssl_context: ssl.SSLContext = field(default_factory=httpx.create_ssl_context)
+    connect: Callable[[PeerLink], RunConnection] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.connect = self.peer_connection
+
+    def peer_connection(self, link: PeerLink) -> RunConnection:
+        """A connection for chunk runs from `link`."""
+        return PeerConnection(
+            link.url,
+            name=link.name or link.url,
+            ssl_context=self.ssl_context,
+            stall_seconds=self.settings.fetch_stall_seconds,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> Context:
         """A context; its queue runs jobs in-process unless REDIS_URL hands them to workers."""
         assert settings.database_url is not None
+        # Peers are reached directly (no proxy from the environment); the CA
+        # bundle is certifi's, or SSL_CERT_FILE / SSL_CERT_DIR.
+        ssl_context = httpx.create_ssl_context()
         context = cls(
             settings=settings,
             db=Database(settings.database_url),
@@ -54,8 +79,10 @@ class Context:
                 timeout=HTTP_TIMEOUT,
                 headers={"User-Agent": f"ODS/{ods.__version__}"},
                 follow_redirects=False,
+                transport=httpx.AsyncHTTPTransport(verify=ssl_context),
             ),
             metrics=metrics or Metrics(),
+            ssl_context=ssl_context,
         )
         if settings.redis_url:
             context.queue = ArqQueue(settings.redis_url)
@@ -72,4 +99,5 @@ class Context:
     async def close(self) -> None:
         await self.queue.close()
         await self.http.aclose()
+        self.transfer_threads.shutdown(wait=False, cancel_futures=True)
         await self.db.dispose()

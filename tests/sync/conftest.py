@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -15,7 +16,16 @@ from fastapi import FastAPI
 from ods.app import create_app
 from ods.config import load_settings
 from ods.context import Context
+from ods.sync.client import (
+    ChunkTooLarge,
+    PeerRefused,
+    PeerUnreachable,
+    describe_http_error,
+    refusal,
+)
 from tests.conftest import NEW_PASSWORD, TEST_DATABASE_KEY
+
+T = TypeVar("T")
 
 
 class MeshTransport(httpx.AsyncBaseTransport):
@@ -31,6 +41,68 @@ class MeshTransport(httpx.AsyncBaseTransport):
         if transport is None or host in self.down:
             raise httpx.ConnectError(f"connection refused by {host}", request=request)
         return await transport.handle_async_request(request)
+
+
+class StreamedConnection:
+    """Chunk runs read through the node's httpx client, for apps that have no socket.
+
+    The receiving thread calls it like a socket connection; each call is run
+    on the test's event loop, where the in-process apps live.
+    """
+
+    def __init__(self, context: Context, loop: asyncio.AbstractEventLoop) -> None:
+        self.context = context
+        self.loop = loop
+        self.response: httpx.Response | None = None
+        self.parts: AsyncIterator[bytes] | None = None
+        self.left = b""
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def request(self, url: str, headers: Mapping[str, str], length: int) -> None:
+        self.close()
+        try:
+            self._run(self._open(url, headers, length))
+        except httpx.HTTPError as exc:
+            raise PeerUnreachable(describe_http_error(url, exc)) from None
+
+    async def _open(self, url: str, headers: Mapping[str, str], length: int) -> None:
+        request = self.context.http.build_request("GET", url, headers=dict(headers))
+        response = await self.context.http.send(request, stream=True)
+        if response.status_code != 200:
+            await response.aread()
+            await response.aclose()
+            raise PeerRefused(f"refused {url}: {refusal(response)}")
+        declared = int(response.headers["content-length"])
+        if declared != length:
+            await response.aclose()
+            raise ChunkTooLarge(f"{url} declared {declared} bytes, not {length}")
+        self.response = response
+        self.parts = response.aiter_raw()
+
+    async def _next(self) -> bytes:
+        assert self.parts is not None
+        return await anext(self.parts, b"")
+
+    def read_into(self, view: memoryview) -> int:
+        if not self.left:
+            try:
+                self.left = self._run(self._next())
+            except httpx.HTTPError as exc:
+                raise PeerUnreachable(describe_http_error("peer", exc)) from None
+        count = min(len(view), len(self.left))
+        view[:count] = self.left[:count]
+        self.left = self.left[count:]
+        return count
+
+    def abort(self) -> None:
+        pass
+
+    def close(self) -> None:
+        response, self.response, self.parts, self.left = self.response, None, None, b""
+        if response is not None and not self.loop.is_closed():
+            asyncio.run_coroutine_threadsafe(response.aclose(), self.loop)
 
 
 @dataclass
@@ -81,6 +153,8 @@ class Mesh:
         context: Context = app.state.context
         await context.http.aclose()
         context.http = httpx.AsyncClient(transport=self.transport, timeout=10.0)
+        loop = asyncio.get_running_loop()
+        context.connect = lambda link: StreamedConnection(context, loop)
         url = f"http://{name}.test"
         self.transport.routes[f"{name}.test"] = httpx.ASGITransport(app=app)
         admin = await self.stack.enter_async_context(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,13 +51,19 @@ def describe_http_error(url: str, exc: httpx.HTTPError) -> str:
     return f"{url} is unreachable: {reason}"
 
 
-def refusal(response: httpx.Response) -> str:
+def refusal_text(status: int, body: bytes) -> str:
+    """`HTTP 404: ...` with the message of ODS's error shape, or the start of the body."""
     try:
-        body = response.json()
-        message = body.get("message") if isinstance(body, dict) else None
+        parsed = json.loads(body)
+        message = parsed.get("message") if isinstance(parsed, dict) else None
     except ValueError:
         message = None
-    return f"HTTP {response.status_code}: {message or response.text[:200] or 'no reason given'}"
+    text = body[:200].decode("utf-8", "replace")
+    return f"HTTP {status}: {message or text or 'no reason given'}"
+
+
+def refusal(response: httpx.Response) -> str:
+    return refusal_text(response.status_code, response.content)
 
 
 async def signed_request(
@@ -132,7 +136,7 @@ class ChunkTooLarge(Exception):
     pass
 
 
-def _signed_get(own_iss: str, link: PeerLink, path: str) -> tuple[str, dict[str, str]]:
+def signed_get(own_iss: str, link: PeerLink, path: str) -> tuple[str, dict[str, str]]:
     headers = signing.sign(
         link.secret,
         method="GET",
@@ -142,39 +146,3 @@ def _signed_get(own_iss: str, link: PeerLink, path: str) -> tuple[str, dict[str,
         receiver=link.iss,
     )
     return peer_api_url(link.url, path), headers
-
-
-@asynccontextmanager
-async def open_stream(
-    http: httpx.AsyncClient,
-    *,
-    own_iss: str,
-    link: PeerLink,
-    path: str,
-    limit: int,
-    stall_seconds: float,
-) -> AsyncIterator[AsyncIterator[bytes]]:
-    """A signed GET's body as it arrives: at most `limit` bytes; a stalled read aborts.
-
-    Transport errors, also those raised while the body is read, become
-    PeerUnreachable; more bytes than `limit` raise ChunkTooLarge.
-    """
-    url, headers = _signed_get(own_iss, link, path)
-    timeout = httpx.Timeout(stall_seconds, connect=10.0)
-
-    async def body(response: httpx.Response) -> AsyncIterator[bytes]:
-        received = 0
-        async for part in response.aiter_raw():
-            received += len(part)
-            if received > limit:
-                raise ChunkTooLarge(f"{path} sent more than the {limit} bytes declared")
-            yield part
-
-    try:
-        async with http.stream("GET", url, headers=headers, timeout=timeout) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise PeerRefused(f"{link.name or link.url} refused {path}: {refusal(response)}")
-            yield body(response)
-    except httpx.HTTPError as exc:
-        raise PeerUnreachable(describe_http_error(link.url, exc)) from None

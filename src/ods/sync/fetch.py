@@ -20,9 +20,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import delete, insert, select, update
@@ -40,26 +42,20 @@ from ods.packages.progress import DOWNLOADS, Progress
 from ods.packages.schemas import Status
 from ods.stages import Stage
 from ods.sync import jobs, peers, replication
-from ods.sync.client import ChunkTooLarge, PeerClient, PeerLink, PeerUnreachable, open_stream
+from ods.sync.client import ChunkTooLarge, PeerClient, PeerLink, signed_get
 from ods.sync.schemas import Notification, PackageManifest
+from ods.sync.transfer import BadChunk, Receiver, StagingFile
 
 if TYPE_CHECKING:
     from ods.context import Context
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 CHUNK_TRIES = 3
 PROGRESS_INTERVAL = 1.0
-RUN_CHUNKS = 8  # chunks asked for in one request
-HASH_BATCH_CHUNKS = 16  # chunks checked in one trip to a worker thread
-# Received bytes are written this many at a time (a divisor of CHUNK_SIZE):
-# pieces that stay in the CPU's cache, and a chunk is on disk a moment after
-# its last byte arrives.
-WRITE_SIZE = 256 * 1024
-
-
-class BadChunk(Exception):
-    pass
+RUN_CHUNKS = 32  # chunks asked for in one request
 
 
 def fetch_key(uuid: str) -> str:
@@ -278,133 +274,6 @@ def prepare_staging(path: Path, size: int) -> None:
         os.close(fd)
 
 
-class Verifier:
-    """Checks written chunks in index order and hashes the whole file as it goes.
-
-    Fetch connections only write what they receive; they never wait for a
-    hash. This task reads the chunks back (from the page cache), checks each
-    one's SHA-256 and SHA1, feeds the whole file's SHA1 and SHA-256, and
-    counts the chunk done. A chunk that fails its check is handed to
-    `refetch`; after CHUNK_TRIES failures the fetch gives up. Chunks known
-    good from the scan at start are only fed to the whole-file digests.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        manifest: PackageManifest,
-        progress: Progress,
-        good: set[int],
-        link_name: str,
-    ) -> None:
-        self.path = path
-        self.manifest = manifest
-        self.progress = progress
-        self.chunks = len(manifest.chunks)
-        self.good = set(good)
-        self.written: set[int] = set()
-        self.cursor = 0
-        self.link_name = link_name
-        self.failures: dict[int, int] = {}
-        self.refetch: Callable[[int], None] = lambda index: None
-        self._sha1 = hashlib.sha1(usedforsecurity=False)
-        self._sha256 = hashlib.sha256()
-        self._wake = asyncio.Event()
-        self._wake.set()
-
-    def chunk_written(self, index: int) -> None:
-        self.written.add(index)
-        if index == self.cursor:
-            self._wake.set()
-
-    def _ready(self, index: int) -> bool:
-        return index in self.good or index in self.written
-
-    async def run(self) -> tuple[str, str]:
-        """Until every chunk is checked: the whole file's SHA1 and SHA-256."""
-        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY)
-        try:
-            while self.cursor < self.chunks:
-                await self._wake.wait()
-                self._wake.clear()
-                while self._ready(self.cursor):
-                    end = self.cursor
-                    while self._ready(end) and end - self.cursor < HASH_BATCH_CHUNKS:
-                        end += 1
-                    await self._check(fd, self.cursor, end)
-        finally:
-            os.close(fd)
-        return self._sha1.hexdigest(), self._sha256.hexdigest()
-
-    async def _check(self, fd: int, start: int, end: int) -> None:
-        """Chunks start..end-1; the cursor moves past the good ones, stops at a bad one."""
-        trusted = {index for index in range(start, end) if index in self.good}
-        passed, failed = await asyncio.to_thread(self._hash, fd, start, end, trusted)
-        for index in range(start, start + passed):
-            if index not in trusted:
-                size = self.chunk_size(index)
-                self.progress.chunks_done += 1
-                self.progress.bytes_done += size
-                self.progress.bytes_this_run += size
-        self.cursor = start + passed
-        if failed is not None:
-            self._fail(*failed)
-
-    def chunk_size(self, index: int) -> int:
-        return min(CHUNK_SIZE, self.manifest.file_size - index * CHUNK_SIZE)
-
-    def _hash(
-        self, fd: int, start: int, end: int, trusted: set[int]
-    ) -> tuple[int, tuple[int, str] | None]:
-        """How many chunks from `start` passed, and the first that failed, with why."""
-        for index in range(start, end):
-            size = self.chunk_size(index)
-            data = os.pread(fd, size, index * CHUNK_SIZE)
-            if index not in trusted:
-                digests = self.manifest.chunks[index]
-                try:
-                    check_chunk(data, size, digests.sha256, digests.sha1)
-                except BadChunk as exc:
-                    return index - start, (index, str(exc))
-            self._sha1.update(data)
-            self._sha256.update(data)
-        return end - start, None
-
-    def _fail(self, index: int, reason: str) -> None:
-        log.warning(
-            "chunk %d of %s from %s is bad: %s",
-            index,
-            self.manifest.filename,
-            self.link_name,
-            reason,
-        )
-        self.written.discard(index)
-        tries = self.failures[index] = self.failures.get(index, 0) + 1
-        if tries >= CHUNK_TRIES:
-            raise jobs.RetryLater(
-                f"chunk {index} from {self.link_name} failed verification "
-                f"{CHUNK_TRIES} times ({reason})"
-            )
-        self.refetch(index)
-
-
-def check_chunk(data: bytes | memoryview, expected_size: int, sha256: str, sha1: str) -> None:
-    if len(data) != expected_size:
-        raise BadChunk(f"{len(data)} bytes instead of {expected_size}")
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise BadChunk("SHA-256 mismatch")
-    if hashlib.sha1(data, usedforsecurity=False).hexdigest() != sha1:
-        raise BadChunk("SHA1 mismatch")
-
-
-def write_at(fd: int, data: memoryview, offset: int) -> None:
-    """Write received bytes in place; the verifier checks each chunk once it is whole."""
-    while data:
-        written = os.pwrite(fd, data, offset)
-        data = data[written:]
-        offset += written
-
-
 async def _save_progress(context: Context, package_id: int, chunks_done: int) -> None:
     async with context.db.transaction() as session:
         await session.execute(
@@ -423,115 +292,92 @@ def runs(indices: list[int], longest: int) -> list[tuple[int, int]]:
     return found
 
 
-class ChunkFetcher:
-    """Fetches runs of chunks from one peer and writes them in place as they arrive.
-
-    Each request asks for up to RUN_CHUNKS consecutive chunks. Writing
-    comes before any check: what arrived is in the staging file even if this
-    process dies the next moment, and the scan at the next start keeps every
-    whole chunk that is good.
-    """
-
-    def __init__(
-        self,
-        context: Context,
-        link: PeerLink,
-        manifest: PackageManifest,
-        fd: int,
-        verifier: Verifier,
-    ) -> None:
-        self.context = context
-        self.link = link
-        self.manifest = manifest
-        self.fd = fd
-        self.verifier = verifier
-
-    async def fetch_run(self, first: int, count: int) -> None:
-        """Fetch one run, writing it WRITE_SIZE bytes at a time as it arrives."""
-        start = first * CHUNK_SIZE
-        end = min(self.manifest.file_size, (first + count) * CHUNK_SIZE)
-        path = f"/packages/{self.manifest.uuid}/chunks?start={first}&count={count}"
-        view = memoryview(bytearray(WRITE_SIZE))
-        offset, filled, complete = start, 0, first  # offset: where view[0] goes
-        async with open_stream(
-            self.context.http,
-            own_iss=self.context.iss,
-            link=self.link,
-            path=path,
-            limit=end - start,
-            stall_seconds=self.context.settings.fetch_stall_seconds,
-        ) as body:
-            async for received in body:
-                part, taken = memoryview(received), 0
-                while taken < len(part):
-                    step = min(len(part) - taken, WRITE_SIZE - filled)
-                    view[filled : filled + step] = part[taken : taken + step]
-                    filled += step
-                    taken += step
-                    if filled == WRITE_SIZE or offset + filled == end:
-                        await asyncio.to_thread(write_at, self.fd, view[:filled], offset)
-                        offset, filled = offset + filled, 0
-                        while complete < first + count and offset >= min(
-                            end, (complete + 1) * CHUNK_SIZE
-                        ):
-                            self.verifier.chunk_written(complete)
-                            complete += 1
-        if offset < end:
-            raise PeerUnreachable(
-                f"{self.link.name} ended chunks {first}-{first + count - 1} early, at {complete}"
-            )
+async def in_thread(context: Context, stop: Callable[[], None], call: Callable[[], T]) -> T:
+    """Run `call` in a transfer thread; if cancelled, `stop` it and wait for it to end."""
+    future = asyncio.get_running_loop().run_in_executor(context.transfer_threads, call)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        stop()
+        await asyncio.wait([future])
+        raise
 
 
 async def fetch_chunks(
     context: Context,
     link: PeerLink,
     manifest: PackageManifest,
-    path: Path,
+    receiver: Receiver,
     missing: list[int],
-    verifier: Verifier,
     package_id: int | None,
     job_key: str,
-) -> tuple[str, str]:
-    """Fetch the missing chunks and check them all: the whole file's SHA1 and SHA-256."""
+) -> None:
+    """Fetch the missing chunks until every chunk is in and checked."""
     queue: asyncio.Queue[tuple[int, int]] = asyncio.Queue()
     for run in runs(missing, RUN_CHUNKS):
         queue.put_nowait(run)
-    verifier.refetch = lambda index: queue.put_nowait((index, 1))
+    failures: dict[int, int] = {}
     in_flight = min(context.settings.fetch_parallel_chunks, max(1, queue.qsize()))
-    fd = os.open(path, os.O_WRONLY)
-    fetcher = ChunkFetcher(context, link, manifest, fd, verifier)
+
+    def refetch(bad: BadChunk) -> None:
+        log.warning(
+            "chunk %d of %s from %s is bad: %s",
+            bad.index,
+            manifest.filename,
+            link.name,
+            bad.reason,
+        )
+        tries = failures[bad.index] = failures.get(bad.index, 0) + 1
+        if tries >= CHUNK_TRIES:
+            raise jobs.RetryLater(
+                f"chunk {bad.index} from {link.name} failed verification "
+                f"{CHUNK_TRIES} times ({bad.reason})"
+            )
+        queue.put_nowait((bad.index, 1))
 
     async def connection() -> None:
-        # Ends only by an error, or cancelled once every chunk is checked.
-        while True:
-            first, count = await queue.get()
-            try:
-                await fetcher.fetch_run(first, count)
-            except ChunkTooLarge as exc:
-                raise jobs.RetryLater(f"{link.name}: {exc}") from None
+        # Returns once every chunk is checked; or fails; or is cancelled.
+        peer = context.connect(link)
+
+        def stop() -> None:
+            receiver.aborted.set()
+            peer.abort()
+
+        try:
+            while not receiver.complete:
+                first, count = await queue.get()
+                path = f"/packages/{manifest.uuid}/chunks?start={first}&count={count}"
+                url, headers = signed_get(context.iss, link, path)
+                receive = partial(receiver.receive, peer, url, headers, first, count)
+                try:
+                    bad = await in_thread(context, stop, receive)
+                except ChunkTooLarge as exc:
+                    raise jobs.RetryLater(f"{link.name}: {exc}") from None
+                for chunk in bad:
+                    refetch(chunk)
+        finally:
+            peer.close()
 
     async def saver() -> None:
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
             if package_id is not None:
-                await _save_progress(context, package_id, verifier.progress.chunks_done)
+                await _save_progress(context, package_id, receiver.progress.chunks_done)
             await jobs.touch(context, job_key)
 
+    await in_thread(context, receiver.aborted.set, receiver.catch_up)
+    if receiver.complete:
+        return
     tasks = [asyncio.create_task(connection()) for _ in range(in_flight)]
     tasks.append(asyncio.create_task(saver()))
-    checking = asyncio.create_task(verifier.run())
     try:
-        done, _ = await asyncio.wait([checking, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in done - {checking}:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
             task.result()  # a connection or the saver failed: raise its error
-        digests = checking.result()
-        await asyncio.to_thread(os.fsync, fd)
-        return digests
     finally:
-        for task in [checking, *tasks]:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(checking, *tasks, return_exceptions=True)
-        os.close(fd)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _claim(
@@ -626,18 +472,25 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
         source=link.name,
     )
     DOWNLOADS[uuid] = progress
-    verifier = Verifier(path, manifest, progress, good, link.name)
     started = time.monotonic()
     try:
-        sha1, sha256 = await fetch_chunks(
-            context, link, manifest, path, missing, verifier, target.package_id, job_key
-        )
+        staging = await asyncio.to_thread(StagingFile, path)
+        hasher = ThreadPoolExecutor(1, thread_name_prefix="ods-hash")
+        try:
+            receiver = Receiver(staging, manifest, progress, good, hasher)
+            await fetch_chunks(
+                context, link, manifest, receiver, missing, target.package_id, job_key
+            )
+            await asyncio.to_thread(staging.sync)
+        finally:
+            hasher.shutdown(wait=False)
+            staging.close()
     except OdsError as exc:
         await peers.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     finally:
         DOWNLOADS.pop(uuid, None)
-    if sha256 != manifest.sha256 or sha1 != manifest.sha1:
+    if receiver.digests() != (manifest.sha1, manifest.sha256):
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
     if not await _publish(context, link, manifest, target, path):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from ods.sync.fetch import RUN_CHUNKS
+from ods.sync.transfer import StagingFile
 from tests.sync.conftest import Mesh, MeshTransport, Node
 from tests.sync.test_propagation import served_sha256, upload, wait_public
 
@@ -96,3 +100,51 @@ async def test_a_chunk_damaged_in_transit_is_fetched_again(mesh: Mesh) -> None:
     assert await peer_bytes(source) - served_before == 7 * MIB
     events = (await receiver.admin.get("/api/admin/events")).json()["items"]
     assert not any(event["kind"] == "package.failed" for event in events)
+
+
+async def test_runs_on_parallel_connections_are_checked_in_file_order(mesh: Mesh) -> None:
+    """Two connections: the later run lands first and waits for the file digests."""
+    source = await mesh.add("ods-source")
+    receiver = await mesh.add("ods-receiver", fetch_parallel_chunks=2)
+    corrupting = CorruptingTransport(mesh.transport, index=5)
+    await receiver.context.http.aclose()
+    receiver.context.http = httpx.AsyncClient(transport=corrupting, timeout=10.0)
+    size = (RUN_CHUNKS + 4) * MIB + 999
+    data = os.urandom(size)
+    await upload(source, "parallel.pkg", data)
+    served_before = await peer_bytes(source)
+
+    assert (await receiver.register_with(source)).status_code == 201
+    got = await wait_public(receiver, "parallel.pkg", within=60)
+
+    assert corrupting.corrupted == 1
+    assert got["sha256"] == hashlib.sha256(data).hexdigest()
+    assert got["sha1"] == hashlib.sha1(data, usedforsecurity=False).hexdigest()
+    assert await served_sha256(receiver, "parallel.pkg") == hashlib.sha256(data).hexdigest()
+    assert await peer_bytes(source) - served_before == size + MIB
+
+
+def test_staging_writes_land_in_place_aligned_or_not(tmp_path: Path) -> None:
+    path = tmp_path / "staging"
+    data = os.urandom(3 * MIB + 5000)
+    path.write_bytes(bytes(len(data)))
+    staging = StagingFile(path)
+    try:
+        # Whole aligned pieces (direct where the filesystem allows), then an
+        # unaligned tail and an unaligned middle piece (through the cache).
+        pieces = [(0, MIB), (2 * MIB, 3 * MIB), (3 * MIB, len(data)), (MIB, MIB + 4097)]
+        pieces.append((MIB + 4097, 2 * MIB))
+        for start, end in pieces:
+            staging.write(memoryview(aligned(data[start:end])), start)
+        staging.sync()
+        assert staging.read(MIB, 10) == data[MIB : MIB + 10]
+    finally:
+        staging.close()
+    assert path.read_bytes() == data
+
+
+def aligned(data: bytes) -> memoryview:
+    """The bytes in page-aligned memory, as direct writes need."""
+    buffer = mmap.mmap(-1, max(len(data), 1))
+    buffer[: len(data)] = data
+    return memoryview(buffer)[: len(data)]

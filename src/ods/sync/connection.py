@@ -95,6 +95,7 @@ class PeerConnection:
         self.early = b""  # body bytes that came with the head
         self.remaining = 0  # body bytes not yet read
         self.reusable = False
+        self.aborted = False
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection((self.host, self.port), timeout=CONNECT_SECONDS)
@@ -127,6 +128,8 @@ class PeerConnection:
             *(f"{key}: {value}" for key, value in headers.items()),
         ]
         message = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if self.aborted:
+            raise PeerUnreachable(f"the fetch from {self.name} was stopped")
         reused = self.sock is not None and self.reusable and self.remaining == 0
         if not reused:
             self.close()
@@ -134,7 +137,7 @@ class PeerConnection:
             try:
                 status, fields = self._exchange(message)
             except (OSError, EOFError):
-                if not reused:
+                if not reused or self.aborted:
                     raise
                 # The peer closed the idle connection: one more try on a new one.
                 self.close()
@@ -179,12 +182,11 @@ class PeerConnection:
             body = self._read_small(min(self.remaining, ERROR_BODY_LIMIT))
             self.close()
             raise PeerRefused(f"{self.name} refused {target}: {refusal_text(status, body)}")
-        if self.remaining > length:
+        if self.remaining != length:
             self.close()
-            raise ChunkTooLarge(f"{target} declared {self.remaining} bytes, not {length}")
-        if self.remaining < length:
-            self.close()
-            raise PeerUnreachable(f"{self.name} offered {self.remaining} of {length} bytes")
+            if int(declared) > length:
+                raise ChunkTooLarge(f"{target} declared {declared} bytes, not {length}")
+            raise PeerUnreachable(f"{self.name} offered {declared} of {length} bytes")
 
     def _read_small(self, limit: int) -> bytes:
         data = bytearray()
@@ -222,6 +224,7 @@ class PeerConnection:
         return count
 
     def abort(self) -> None:
+        self.aborted = True
         sock = self.sock
         if sock is not None:
             # The plain socket's shutdown, also for TLS: it wakes a blocked

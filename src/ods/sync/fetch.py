@@ -20,7 +20,6 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -365,7 +364,6 @@ async def fetch_chunks(
                 await _save_progress(context, package_id, receiver.progress.chunks_done)
             await jobs.touch(context, job_key)
 
-    await in_thread(context, receiver.aborted.set, receiver.catch_up)
     if receiver.complete:
         return
     tasks = [asyncio.create_task(connection()) for _ in range(in_flight)]
@@ -475,22 +473,22 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
     started = time.monotonic()
     try:
         staging = await asyncio.to_thread(StagingFile, path)
-        hasher = ThreadPoolExecutor(1, thread_name_prefix="ods-hash")
+        receiver = Receiver(staging, manifest, progress, good)
         try:
-            receiver = Receiver(staging, manifest, progress, good, hasher)
             await fetch_chunks(
                 context, link, manifest, receiver, missing, target.package_id, job_key
             )
+            digests = await in_thread(context, receiver.close, receiver.finish)
             await asyncio.to_thread(staging.sync)
         finally:
-            hasher.shutdown(wait=False)
+            receiver.close()
             staging.close()
     except OdsError as exc:
         await peers.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     finally:
         DOWNLOADS.pop(uuid, None)
-    if receiver.digests() != (manifest.sha1, manifest.sha256):
+    if digests != (manifest.sha1, manifest.sha256):
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
     if not await _publish(context, link, manifest, target, path):

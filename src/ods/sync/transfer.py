@@ -21,11 +21,12 @@ import hashlib
 import logging
 import mmap
 import os
+import queue
 import threading
-from collections.abc import Mapping
-from concurrent.futures import Executor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.progress import Progress
@@ -35,9 +36,10 @@ from ods.sync.schemas import PackageManifest
 
 log = logging.getLogger(__name__)
 
-PIECE_SIZE = 256 * 1024  # a divisor of CHUNK_SIZE and a multiple of ALIGN
+PIECE_SIZE = 1024 * 1024  # a divisor of CHUNK_SIZE and a multiple of ALIGN
 ALIGN = 4096  # offsets and lengths of direct writes
 DIRECT = getattr(os, "O_DIRECT", 0)
+POOL_PIECES = 4  # buffers a fetch receives into: 4 MiB ahead of the file digests
 
 
 def write_at(fd: int, data: memoryview, offset: int) -> None:
@@ -106,74 +108,133 @@ class Digests:
         return Digests(self.sha1.copy(), self.sha256.copy())
 
 
-class Receiver:
-    """One fetch's state shared by its connections: which chunks are in, the file's digests.
+class FileHasher:
+    """The whole file's digests, fed in index order by a thread of their own.
 
-    `good` are the chunks found whole in the staging file at start. The
-    whole-file digests take chunks in index order: a chunk is fed as it
-    arrives when every chunk before it is in; otherwise it is read back from
-    the staging file once the gap before it is filled.
+    The receiving threads post, in file order, either a chunk's pieces as
+    they arrive (between `begin` and `end`; a bad chunk is rolled back) or a
+    chunk to read back from the staging file. Pieces come in buffers from
+    `pool` and go back to it once hashed.
+    """
+
+    def __init__(self, staging: StagingFile, chunk_size: Callable[[int], int]) -> None:
+        self.staging = staging
+        self.chunk_size = chunk_size
+        self.digests = Digests()
+        self.pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+        for _ in range(POOL_PIECES):
+            # Page-aligned, as direct writes need.
+            self.pool.put(memoryview(mmap.mmap(-1, PIECE_SIZE)))
+        self.items: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ods-file-digest", daemon=True)
+        self.thread.start()
+
+    def post(self, kind: str, value: Any = None) -> None:
+        self.items.put((kind, value))
+
+    def _run(self) -> None:
+        before = self.digests
+        while True:
+            kind, value = self.items.get()
+            try:
+                if kind == "stop":
+                    return
+                if self.error is not None:
+                    continue
+                if kind == "piece":
+                    buffer, length = value
+                    self.digests.update(buffer[:length])
+                elif kind == "begin":
+                    before = self.digests.copy()
+                elif kind == "bad":
+                    self.digests = before
+                elif kind == "read":
+                    offset = value * CHUNK_SIZE
+                    self.digests.update(self.staging.read(offset, self.chunk_size(value)))
+            except Exception as exc:  # raised to the fetch by finish()
+                self.error = exc
+            finally:
+                if kind == "piece":
+                    self.pool.put(value[0])
+
+    def finish(self) -> tuple[str, str]:
+        """Wait for everything posted: the file's SHA1 and SHA-256."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+        return self.digests.sha1.hexdigest(), self.digests.sha256.hexdigest()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.post("stop")
+            self.thread.join()
+
+
+class Receiver:
+    """One fetch's state shared by its connections: which chunks are in, and in what order.
+
+    `good` are the chunks found whole in the staging file at start. Chunks go
+    to the file digests in index order: as they arrive when every chunk
+    before them is in; otherwise read back from the staging file once the
+    gap before them is filled.
     """
 
     def __init__(
-        self,
-        staging: StagingFile,
-        manifest: PackageManifest,
-        progress: Progress,
-        good: set[int],
-        hasher: Executor,
+        self, staging: StagingFile, manifest: PackageManifest, progress: Progress, good: set[int]
     ) -> None:
         self.staging = staging
-        self.hasher = hasher
         self.manifest = manifest
         self.progress = progress
         self.chunks = len(manifest.chunks)
-        self.done = set(good)  # whole and checked, not yet fed to the file digests
-        self.cursor = 0  # every chunk before it is fed to the file digests
-        self.feeding: int | None = None  # a chunk being fed as it arrives
-        self.file = Digests()
+        self.done = set(good)  # whole and checked, not yet handed to the file digests
+        self.cursor = 0  # every chunk before it is handed to the file digests
+        self.feeding: int | None = None  # the chunk handed over as it arrives
         self.lock = threading.Lock()
         self.aborted = threading.Event()
+        self.hasher = FileHasher(staging, self.chunk_size)
+        self._hand_over()
 
     @property
     def complete(self) -> bool:
+        """Every chunk is in, checked and handed to the file digests."""
         return self.cursor >= self.chunks
-
-    def digests(self) -> tuple[str, str]:
-        return self.file.sha1.hexdigest(), self.file.sha256.hexdigest()
 
     def chunk_size(self, index: int) -> int:
         return min(CHUNK_SIZE, self.manifest.file_size - index * CHUNK_SIZE)
 
-    def catch_up(self) -> None:
-        """Feed the file digests every checked chunk from the cursor on, from the staging file."""
-        with self.lock:
-            self._catch_up()
+    def finish(self) -> tuple[str, str]:
+        """Once complete: the whole file's SHA1 and SHA-256."""
+        return self.hasher.finish()
 
-    def _catch_up(self) -> None:
-        while self.cursor in self.done and self.feeding is None:
-            offset = self.cursor * CHUNK_SIZE
-            self.file.update(self.staging.read(offset, self.chunk_size(self.cursor)))
+    def close(self) -> None:
+        self.aborted.set()
+        self.hasher.stop()
+
+    def _hand_over(self) -> None:
+        while self.feeding is None and self.cursor in self.done:
+            self.hasher.post("read", self.cursor)
             self.done.discard(self.cursor)
             self.cursor += 1
 
-    def _begin(self, index: int) -> Digests | None:
-        """The file digests as before chunk `index` if it can be fed as it arrives."""
+    def _begin(self, index: int) -> bool:
+        """Whether chunk `index` goes to the file digests as it arrives."""
         with self.lock:
-            self._catch_up()
+            self._hand_over()
             if index != self.cursor or self.feeding is not None:
-                return None
+                return False
             self.feeding = index
-            return self.file.copy()
+            self.hasher.post("begin")
+            return True
 
-    def _end(self, index: int, good: bool, before: Digests | None) -> None:
+    def _end(self, index: int, good: bool, fed: bool) -> None:
         with self.lock:
-            if before is not None:
+            if fed:
                 self.feeding = None
                 if good:
                     self.cursor = index + 1
                 else:
-                    self.file = before
+                    self.hasher.post("bad")
             elif good:
                 self.done.add(index)
             if good:
@@ -181,7 +242,7 @@ class Receiver:
                 self.progress.chunks_done += 1
                 self.progress.bytes_done += size
                 self.progress.bytes_this_run += size
-            self._catch_up()
+            self._hand_over()
 
     def receive(
         self,
@@ -194,44 +255,54 @@ class Receiver:
         """Ask for a run of chunks and read it into place, checking each; the ones that failed."""
         end = min(self.manifest.file_size, (first + count) * CHUNK_SIZE)
         connection.request(url, headers, end - first * CHUNK_SIZE)
-        # Page-aligned, as direct writes need; freed with the last view of it
-        # (an error's traceback may hold one for a while).
-        view = memoryview(mmap.mmap(-1, PIECE_SIZE))
         bad: list[BadChunk] = []
         for index in range(first, first + count):
-            failure = self._receive_chunk(connection, index, view)
+            failure = self._receive_chunk(connection, index)
             if failure is not None:
                 bad.append(BadChunk(index, failure))
         return bad
 
-    def _receive_chunk(self, connection: RunConnection, index: int, view: memoryview) -> str | None:
+    def _take_buffer(self) -> memoryview:
+        while True:
+            try:
+                return self.hasher.pool.get(timeout=0.5)
+            except queue.Empty:
+                if self.aborted.is_set():
+                    raise PeerUnreachable("the fetch was stopped") from None
+
+    def _read_piece(self, connection: RunConnection, view: memoryview, index: int) -> None:
+        filled = 0
+        while filled < len(view):
+            if self.aborted.is_set():
+                raise PeerUnreachable("the fetch was stopped")
+            count = connection.read_into(view[filled:])
+            if count == 0:
+                raise PeerUnreachable(f"the answer ended before chunk {index} was whole")
+            filled += count
+
+    def _receive_chunk(self, connection: RunConnection, index: int) -> str | None:
         """One chunk, piece by piece; why it failed its check, or None."""
         size = self.chunk_size(index)
         offset = index * CHUNK_SIZE
         chunk = Digests()
-        before = self._begin(index)
+        fed = self._begin(index)
         good = False
         try:
             received = 0
             while received < size:
-                want = min(PIECE_SIZE, size - received)
-                filled = 0
-                while filled < want:
-                    if self.aborted.is_set():
-                        raise PeerUnreachable("the fetch was stopped")
-                    count = connection.read_into(view[filled:want])
-                    if count == 0:
-                        raise PeerUnreachable(f"the answer ended before chunk {index} was whole")
-                    filled += count
-                piece = view[:want]
-                self.staging.write(piece, offset + received)
-                # The file's digests in the helper thread, the chunk's here: two CPUs.
-                feeding = self.hasher.submit(self.file.update, piece) if before else None
-                chunk.update(piece)
-                if feeding is not None:
-                    feeding.result()
-                del piece, feeding
-                received += want
+                buffer = self._take_buffer()
+                try:
+                    piece = buffer[: min(PIECE_SIZE, size - received)]
+                    self._read_piece(connection, piece, index)
+                    self.staging.write(piece, offset + received)
+                    chunk.update(piece)
+                    received += len(piece)
+                finally:
+                    if fed:
+                        # The file digests take it from here, and free the buffer.
+                        self.hasher.post("piece", (buffer, len(piece)))
+                    else:
+                        self.hasher.pool.put(buffer)
             expected = self.manifest.chunks[index]
             if chunk.sha256.hexdigest() != expected.sha256:
                 return "SHA-256 mismatch"
@@ -240,4 +311,4 @@ class Receiver:
             good = True
             return None
         finally:
-            self._end(index, good, before)
+            self._end(index, good, fed)

@@ -231,7 +231,7 @@ class Settings(BaseSettings):
         "ODS_FETCH_PARALLEL_CHUNKS",
         description=(
             "Requests in flight at once when fetching a package from a peer; "
-            "each asks for up to 8 consecutive 1 MiB chunks."
+            "each asks for up to 32 consecutive 1 MiB chunks."
         ),
         ge=1,
         le=64,

@@ -1,14 +1,14 @@
 """The receiving side of replication: take a notification, fetch, verify, publish, relay.
 
 A fetch asks for runs of 1 MiB chunks (ODS_FETCH_PARALLEL_CHUNKS requests
-in flight) and writes what arrives in place into one staging file; a
-verifier reads the chunks back in order, checks each one's SHA-256 and SHA1
-(a bad one is fetched again), and hashes the whole file as it goes. After a
-crash or restart the staging file is the state: the chunks in it that match
-their digests are kept, only the others are fetched. When every chunk is
-checked, the whole file's SHA-256 and SHA1 are compared, and it is published
-the way uploads are (Publishing, rename, Public), then announced to this
-server's own peers.
+in flight, each on its own connection) and receives them in worker threads
+(`ods.sync.transfer`): each chunk is written in place into one staging file
+and checked against its SHA-256 and SHA1, and the whole file is hashed as it
+goes; a bad chunk is fetched again. After a crash or restart the staging
+file is the state: the chunks in it that match their digests are kept, only
+the others are fetched. When every chunk is checked, the whole file's
+SHA-256 and SHA1 are compared, and it is published the way uploads are
+(Publishing, rename, Public), then announced to this server's own peers.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 PIECE_SIZE = 1024 * 1024  # a divisor of CHUNK_SIZE and a multiple of ALIGN
 ALIGN = 4096  # offsets and lengths of direct writes
 DIRECT = getattr(os, "O_DIRECT", 0)
-POOL_PIECES = 4  # buffers a fetch receives into: 4 MiB ahead of the file digests
+POOL_PIECES = 6  # buffers a fetch receives into, shared by its threads
 
 
 def write_at(fd: int, data: memoryview, offset: int) -> None:
@@ -174,6 +175,11 @@ class FileHasher:
 class Receiver:
     """One fetch's state shared by its connections: which chunks are in, and in what order.
 
+    Three kinds of threads share the work. Each connection's thread only
+    receives and writes: a piece is on disk before anything else looks at
+    it. One checker thread computes each chunk's SHA-256 and SHA1 and judges
+    it; the file-digest thread (`FileHasher`) hashes the whole file.
+
     `good` are the chunks found whole in the staging file at start. Chunks go
     to the file digests in index order: as they arrive when every chunk
     before them is in; otherwise read back from the staging file once the
@@ -190,9 +196,13 @@ class Receiver:
         self.done = set(good)  # whole and checked, not yet handed to the file digests
         self.cursor = 0  # every chunk before it is handed to the file digests
         self.feeding: int | None = None  # the chunk handed over as it arrives
+        self.bad: dict[int, str] = {}  # chunks that failed their check, until collected
         self.lock = threading.Lock()
         self.aborted = threading.Event()
         self.hasher = FileHasher(staging, self.chunk_size)
+        self.pieces: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.checker = threading.Thread(target=self._check, name="ods-chunk-check", daemon=True)
+        self.checker.start()
         self._hand_over()
 
     @property
@@ -205,11 +215,18 @@ class Receiver:
 
     def finish(self) -> tuple[str, str]:
         """Once complete: the whole file's SHA1 and SHA-256."""
+        self._stop_checker()
         return self.hasher.finish()
 
     def close(self) -> None:
         self.aborted.set()
+        self._stop_checker()
         self.hasher.stop()
+
+    def _stop_checker(self) -> None:
+        if self.checker.is_alive():
+            self.pieces.put(("stop",))
+            self.checker.join()
 
     def _hand_over(self) -> None:
         while self.feeding is None and self.cursor in self.done:
@@ -227,22 +244,54 @@ class Receiver:
             self.hasher.post("begin")
             return True
 
-    def _end(self, index: int, good: bool, fed: bool) -> None:
+    def _end(self, index: int, failure: str | None, fed: bool) -> None:
         with self.lock:
             if fed:
                 self.feeding = None
-                if good:
+                if failure is None:
                     self.cursor = index + 1
                 else:
                     self.hasher.post("bad")
-            elif good:
+            elif failure is None:
                 self.done.add(index)
-            if good:
+            if failure is None:
                 size = self.chunk_size(index)
                 self.progress.chunks_done += 1
                 self.progress.bytes_done += size
                 self.progress.bytes_this_run += size
+            else:
+                self.bad[index] = failure
             self._hand_over()
+
+    def _check(self) -> None:
+        """The checker thread: each chunk's digests, judged once its last piece is in."""
+        checking: dict[int, tuple[Digests, bool]] = {}
+        while True:
+            item = self.pieces.get()
+            if item[0] == "stop":
+                return
+            if item[0] == "run":
+                item[1].set_result(None)
+                continue
+            _, index, buffer, length, last = item
+            if index not in checking:
+                checking[index] = (Digests(), self._begin(index))
+            chunk, fed = checking[index]
+            chunk.update(buffer[:length])
+            if fed:
+                # The file digests take it from here, and free the buffer.
+                self.hasher.post("piece", (buffer, length))
+            else:
+                self.hasher.pool.put(buffer)
+            if last:
+                del checking[index]
+                expected = self.manifest.chunks[index]
+                failure = None
+                if chunk.sha256.hexdigest() != expected.sha256:
+                    failure = "SHA-256 mismatch"
+                elif chunk.sha1.hexdigest() != expected.sha1:
+                    failure = "SHA1 mismatch"
+                self._end(index, failure, fed)
 
     def receive(
         self,
@@ -252,15 +301,32 @@ class Receiver:
         first: int,
         count: int,
     ) -> list[BadChunk]:
-        """Ask for a run of chunks and read it into place, checking each; the ones that failed."""
+        """Ask for a run of chunks and read it into place; once checked, the ones that failed."""
         end = min(self.manifest.file_size, (first + count) * CHUNK_SIZE)
         connection.request(url, headers, end - first * CHUNK_SIZE)
-        bad: list[BadChunk] = []
         for index in range(first, first + count):
-            failure = self._receive_chunk(connection, index)
-            if failure is not None:
-                bad.append(BadChunk(index, failure))
-        return bad
+            size = self.chunk_size(index)
+            received = 0
+            while received < size:
+                buffer = self._take_buffer()
+                length = min(PIECE_SIZE, size - received)
+                try:
+                    self._read_piece(connection, buffer[:length], index)
+                    self.staging.write(buffer[:length], index * CHUNK_SIZE + received)
+                except BaseException:
+                    self.hasher.pool.put(buffer)
+                    raise
+                received += length
+                self.pieces.put(("piece", index, buffer, length, received == size))
+        checked: Future[None] = Future()
+        self.pieces.put(("run", checked))
+        checked.result()
+        with self.lock:
+            return [
+                BadChunk(index, self.bad.pop(index))
+                for index in range(first, first + count)
+                if index in self.bad
+            ]
 
     def _take_buffer(self) -> memoryview:
         while True:
@@ -279,36 +345,3 @@ class Receiver:
             if count == 0:
                 raise PeerUnreachable(f"the answer ended before chunk {index} was whole")
             filled += count
-
-    def _receive_chunk(self, connection: RunConnection, index: int) -> str | None:
-        """One chunk, piece by piece; why it failed its check, or None."""
-        size = self.chunk_size(index)
-        offset = index * CHUNK_SIZE
-        chunk = Digests()
-        fed = self._begin(index)
-        good = False
-        try:
-            received = 0
-            while received < size:
-                buffer = self._take_buffer()
-                try:
-                    piece = buffer[: min(PIECE_SIZE, size - received)]
-                    self._read_piece(connection, piece, index)
-                    self.staging.write(piece, offset + received)
-                    chunk.update(piece)
-                    received += len(piece)
-                finally:
-                    if fed:
-                        # The file digests take it from here, and free the buffer.
-                        self.hasher.post("piece", (buffer, len(piece)))
-                    else:
-                        self.hasher.pool.put(buffer)
-            expected = self.manifest.chunks[index]
-            if chunk.sha256.hexdigest() != expected.sha256:
-                return "SHA-256 mismatch"
-            if chunk.sha1.hexdigest() != expected.sha1:
-                return "SHA1 mismatch"
-            good = True
-            return None
-        finally:
-            self._end(index, good, fed)

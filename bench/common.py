@@ -269,6 +269,27 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def busiest_thread_probe(pid: int) -> Callable[[], int]:
+    """CPU time of the process's busiest thread since the probe was made, in microseconds.
+
+    Threads that start later count from zero. A thread that ends between two
+    calls loses what it used after the last one, so call it often.
+    """
+    process = psutil.Process(pid)
+
+    def cpu() -> dict[int, float]:
+        return {thread.id: thread.user_time + thread.system_time for thread in process.threads()}
+
+    baseline = cpu()
+
+    def busiest() -> int:
+        now = cpu()
+        used = [seconds - baseline.get(tid, 0.0) for tid, seconds in now.items()]
+        return int(max(used, default=0.0) * 1e6)
+
+    return busiest
+
+
 def process_cpu_seconds(pid: int) -> float:
     """CPU time (user + system) the process and its waited-for children used so far."""
     times = psutil.Process(pid).cpu_times()

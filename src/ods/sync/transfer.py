@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 PIECE_SIZE = 1024 * 1024  # a divisor of CHUNK_SIZE and a multiple of ALIGN
 ALIGN = 4096  # offsets and lengths of direct writes
 DIRECT = getattr(os, "O_DIRECT", 0)
-POOL_PIECES = 6  # buffers a fetch receives into, shared by its threads
+POOL_PIECES = 8  # buffers a fetch receives into, shared by its threads
 
 
 def write_at(fd: int, data: memoryview, offset: int) -> None:

@@ -15,7 +15,7 @@ each other through the admin API as an admin would:
    Repeated --resume-runs times: where the kill lands decides what is in
    flight, so one run says little.
 
-    python bench/sync.py [--size 1G] [--nodes 10] [--small 10M] [--transfer-runs 3]
+    python bench/sync.py [--size 1G] [--nodes 10] [--small 10M] [--transfer-runs 5]
                          [--resume-runs 5] [--dir DIR]
 """
 
@@ -570,8 +570,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--transfer-runs",
         type=int,
-        default=3,
-        help="transfers (and curls) of each size in part 1; the median ratio counts (default 3)",
+        default=5,
+        help="transfers (and curls) of each size in part 1; the median ratio counts (default 5)",
     )
     parser.add_argument(
         "--resume-runs",

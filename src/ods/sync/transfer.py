@@ -1,12 +1,12 @@
 """Chunk bytes from a connection into the staging file, checked as they land.
 
-This runs in worker threads, one per connection, and never on the event
-loop. A run's body is received PIECE_SIZE bytes at a time into a
-page-aligned buffer; each piece is written in place at once (so a kill loses
-at most what was in flight) and, while it is still in the CPU's cache, fed to
-its chunk's SHA-256 and SHA1 and, when the chunks before it are all in, to the
-whole file's SHA-256 and SHA1. A chunk whose digests do not match is
-reported, and the whole-file digests are rolled back to before it.
+None of this runs on the event loop. A fetch's work is split over threads
+so that it can use more than one CPU: each connection's thread receives a
+run's body a chunk at a time into page-aligned buffers and writes each chunk
+in place at once (so a kill loses at most what was in flight); a checker
+thread computes each chunk's SHA-256 and SHA1 and judges it; a file-digest
+thread hashes the whole file in index order. A chunk whose digests do not
+match is reported, and the whole-file digests are rolled back to before it.
 
 Writes go to the disk directly (O_DIRECT) where the filesystem allows it: a
 package coming in does not push the files this server is serving out of the
@@ -266,32 +266,46 @@ class Receiver:
     def _check(self) -> None:
         """The checker thread: each chunk's digests, judged once its last piece is in."""
         checking: dict[int, tuple[Digests, bool]] = {}
+        error: Exception | None = None
         while True:
             item = self.pieces.get()
             if item[0] == "stop":
                 return
             if item[0] == "run":
-                item[1].set_result(None)
+                if error is None:
+                    item[1].set_result(None)
+                else:
+                    item[1].set_exception(error)
                 continue
             _, index, buffer, length, last = item
-            if index not in checking:
-                checking[index] = (Digests(), self._begin(index))
-            chunk, fed = checking[index]
-            chunk.update(buffer[:length])
-            if fed:
-                # The file digests take it from here, and free the buffer.
-                self.hasher.post("piece", (buffer, length))
-            else:
-                self.hasher.pool.put(buffer)
-            if last:
-                del checking[index]
-                expected = self.manifest.chunks[index]
-                failure = None
-                if chunk.sha256.hexdigest() != expected.sha256:
-                    failure = "SHA-256 mismatch"
-                elif chunk.sha1.hexdigest() != expected.sha1:
-                    failure = "SHA1 mismatch"
-                self._end(index, failure, fed)
+            handed = False
+            try:
+                if error is None:
+                    if index not in checking:
+                        checking[index] = (Digests(), self._begin(index))
+                    chunk, fed = checking[index]
+                    chunk.update(buffer[:length])
+                    if fed:
+                        # The file digests take it from here, and free the buffer.
+                        self.hasher.post("piece", (buffer, length))
+                        handed = True
+                    if last:
+                        del checking[index]
+                        self._end(index, self._judge(index, chunk), fed)
+            except Exception as exc:  # raised in the connection's thread at the run's end
+                error = exc
+            finally:
+                if not handed:
+                    self.hasher.pool.put(buffer)
+
+    def _judge(self, index: int, chunk: Digests) -> str | None:
+        """Why chunk `index` is bad, or None."""
+        expected = self.manifest.chunks[index]
+        if chunk.sha256.hexdigest() != expected.sha256:
+            return "SHA-256 mismatch"
+        if chunk.sha1.hexdigest() != expected.sha1:
+            return "SHA1 mismatch"
+        return None
 
     def receive(
         self,

@@ -43,9 +43,9 @@ class Context:
     peer_links: TtlCache[str, PeerLink] = field(default_factory=lambda: TtlCache(5.0))
     chunk_sources: TtlCache[str, tuple[str, int]] = field(default_factory=lambda: TtlCache(60.0))
     last_contacts: dict[int, float] = field(default_factory=dict)
-    # Chunk runs are received in these threads, one per connection.
+    # Chunk runs are received in these threads, one per connection (made as needed).
     transfer_threads: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(thread_name_prefix="ods-fetch")
+        default_factory=lambda: ThreadPoolExecutor(64, thread_name_prefix="ods-fetch")
     )
     ssl_context: ssl.SSLContext = field(default_factory=httpx.create_ssl_context)
     connect: Callable[[PeerLink], RunConnection] = field(init=False)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import mmap
 import os
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ods.sync.fetch import RUN_CHUNKS
@@ -148,3 +150,31 @@ def aligned(data: bytes) -> memoryview:
     buffer = mmap.mmap(-1, max(len(data), 1))
     buffer[: len(data)] = data
     return memoryview(buffer)[: len(data)]
+
+
+def test_staging_falls_back_to_cached_writes_where_direct_ones_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "staging"
+    data = os.urandom(2 * MIB)
+    path.write_bytes(bytes(len(data)))
+    staging = StagingFile(path)
+    direct = staging.direct_fd
+    assert direct is not None, f"{tmp_path} should take O_DIRECT opens, as ext4 and tmpfs do"
+    real_pwrite = os.pwrite
+
+    def pwrite(fd: int, buffer: memoryview, offset: int) -> int:
+        if fd == direct:
+            # What a filesystem that opens with O_DIRECT but cannot write that way says.
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_pwrite(fd, buffer, offset)
+
+    monkeypatch.setattr(os, "pwrite", pwrite)
+    try:
+        staging.write(aligned(data[:MIB]), 0)
+        staging.write(aligned(data[MIB:]), MIB)
+        assert staging.direct_fd is None
+        staging.sync()
+    finally:
+        staging.close()
+    assert path.read_bytes() == data

@@ -467,6 +467,15 @@ def test_a_refusal_without_json_shows_its_body(serve: Serve, connect: Connect) -
         connection.request(peer.url + TARGET, {}, 100)
 
 
+def test_a_chunked_refusal_is_named_by_its_status(serve: Serve, connect: Connect) -> None:
+    raw = b"HTTP/1.1 502 Bad Gateway\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nproxy\r\n0\r\n\r\n"
+    peer = serve(sending(raw, then_idle=True))
+    connection = connect(peer.url)
+
+    with pytest.raises(PeerRefused, match=r"refused \S+: HTTP 502: no reason given$"):
+        connection.request(peer.url + TARGET, {}, 100)
+
+
 def test_an_answer_longer_than_asked_is_too_large(serve: Serve, connect: Connect) -> None:
     peer = serve(sending(answer(bytes(200)), then_idle=True))
     connection = connect(peer.url)

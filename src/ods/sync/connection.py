@@ -174,14 +174,17 @@ class PeerConnection:
 
     def _check(self, status: int, fields: dict[str, str], length: int, target: str) -> None:
         declared = fields.get("content-length", "")
-        if "transfer-encoding" in fields or not declared.isdigit():
-            self.close()
-            raise PeerUnreachable(f"{self.name} answered {target} without a Content-Length")
-        self.remaining = int(declared)
+        plain = "transfer-encoding" not in fields and declared.isdigit()
+        self.remaining = int(declared) if plain else 0
         if status != 200:
+            # A refusal's message is read when its length is plain; a proxy's
+            # chunked error page is named by its status alone.
             body = self._read_small(min(self.remaining, ERROR_BODY_LIMIT))
             self.close()
             raise PeerRefused(f"{self.name} refused {target}: {refusal_text(status, body)}")
+        if not plain:
+            self.close()
+            raise PeerUnreachable(f"{self.name} answered {target} without a Content-Length")
         if self.remaining != length:
             self.close()
             if int(declared) > length:

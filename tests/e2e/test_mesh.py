@@ -11,7 +11,9 @@ import pytest
 
 from ods.config import Settings
 from tests.e2e.mesh import Node, mesh_of, random_file
+from tests.e2e.nginx import nginx_in_front_of
 from tests.e2e.proxy import StallingProxy
+from tests.tls import self_signed_certificate
 
 pytestmark = pytest.mark.e2e
 
@@ -213,3 +215,23 @@ async def test_a_corrupt_source_is_caught_and_never_published(tmp_path: Path) ->
 
         await receiver.register_with(good)
         await receiver.wait_served("fragile.pkg", sha256, seconds=60)
+
+
+async def test_a_peer_behind_nginx_is_fetched_from_over_https(tmp_path: Path) -> None:
+    """The shipped Nginx config with TLS in front of the source; the receiver trusts its CA."""
+    cert, key = self_signed_certificate(tmp_path)
+    with mesh_of(tmp_path, 2, SSL_CERT_FILE=str(cert)) as nodes:
+        await prepare(nodes)
+        source, receiver = nodes
+        with nginx_in_front_of(
+            source.port, source.data_dir, cert, key, tmp_path / "nginx"
+        ) as nginx:
+            await receiver.register_with(source, url=nginx.url)
+            path = tmp_path / "Office.pkg"
+            sha256 = random_file(path, 40 * MIB + 5)
+            await source.upload(path)
+            await receiver.wait_served("Office.pkg", sha256, seconds=60)
+            # The manifest and the chunk runs went through Nginx, over TLS.
+            log = nginx.access_log()
+            assert "GET /api/ods/packages/" in log
+            assert '/chunks?start=0&count=32 HTTP/1.1" 200' in log

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import hashlib
 import logging
 import os
 import time
@@ -43,7 +42,7 @@ from ods.stages import Stage
 from ods.sync import jobs, peers, replication
 from ods.sync.client import ChunkTooLarge, PeerClient, PeerLink, signed_get
 from ods.sync.schemas import Notification, PackageManifest
-from ods.sync.transfer import BadChunk, Receiver, StagingFile
+from ods.sync.transfer import BadChunk, Receiver, StagingFile, scan_staging
 
 if TYPE_CHECKING:
     from ods.context import Context
@@ -251,20 +250,6 @@ async def _insert_manifest_chunks(
         await session.execute(insert(Chunk), rows[start : start + 1000])
 
 
-def verified_chunks(path: Path, manifest: PackageManifest) -> set[int]:
-    """Chunks already in the staging file that match their SHA-256."""
-    if not path.exists():
-        return set()
-    good = set()
-    with path.open("rb") as handle:
-        for chunk in manifest.chunks:
-            handle.seek(chunk.index * CHUNK_SIZE)
-            data = handle.read(CHUNK_SIZE)
-            if hashlib.sha256(data).hexdigest() == chunk.sha256:
-                good.add(chunk.index)
-    return good
-
-
 def prepare_staging(path: Path, size: int) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
@@ -459,7 +444,8 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
         await replication.announce(context, target.keep)
         return
     path = context.files.download(uuid)
-    good = await asyncio.to_thread(verified_chunks, path, manifest)
+    staged = await asyncio.to_thread(scan_staging, path, manifest)
+    good = staged.good
     if not path.exists():
         await asyncio.to_thread(prepare_staging, path, manifest.file_size)
     missing = [c.index for c in manifest.chunks if c.index not in good]
@@ -473,7 +459,7 @@ async def fetch(context: Context, uuid: str, link: PeerLink, job_key: str) -> No
     started = time.monotonic()
     try:
         staging = await asyncio.to_thread(StagingFile, path)
-        receiver = Receiver(staging, manifest, progress, good)
+        receiver = Receiver(staging, manifest, progress, staged)
         try:
             await fetch_chunks(
                 context, link, manifest, receiver, missing, target.package_id, job_key

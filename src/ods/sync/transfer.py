@@ -109,6 +109,38 @@ class Digests:
         return Digests(self.sha1.copy(), self.sha256.copy())
 
 
+@dataclass
+class Staged:
+    """What a staging file left by an earlier attempt holds.
+
+    `good`: the chunks that match their SHA-256. The file digests are already
+    fed with the first `prefix_chunks` of them (the unbroken run from chunk
+    0), so those are not read again.
+    """
+
+    good: set[int] = field(default_factory=set)
+    prefix: Digests = field(default_factory=Digests)
+    prefix_chunks: int = 0
+
+
+def scan_staging(path: Path, manifest: PackageManifest) -> Staged:
+    """Read the staging file once: its good chunks, and the file digests of their leading run."""
+    staged = Staged()
+    if not path.exists():
+        return staged
+    with path.open("rb") as handle:
+        for chunk in manifest.chunks:
+            handle.seek(chunk.index * CHUNK_SIZE)
+            data = handle.read(CHUNK_SIZE)
+            if hashlib.sha256(data).hexdigest() != chunk.sha256:
+                continue
+            staged.good.add(chunk.index)
+            if chunk.index == staged.prefix_chunks:
+                staged.prefix.update(data)
+                staged.prefix_chunks += 1
+    return staged
+
+
 class FileHasher:
     """The whole file's digests, fed in index order by a thread of their own.
 
@@ -118,10 +150,12 @@ class FileHasher:
     `pool` and go back to it once hashed.
     """
 
-    def __init__(self, staging: StagingFile, chunk_size: Callable[[int], int]) -> None:
+    def __init__(
+        self, staging: StagingFile, chunk_size: Callable[[int], int], digests: Digests
+    ) -> None:
         self.staging = staging
         self.chunk_size = chunk_size
-        self.digests = Digests()
+        self.digests = digests
         self.pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for _ in range(POOL_PIECES):
             # Page-aligned, as direct writes need.
@@ -180,26 +214,27 @@ class Receiver:
     it. One checker thread computes each chunk's SHA-256 and SHA1 and judges
     it; the file-digest thread (`FileHasher`) hashes the whole file.
 
-    `good` are the chunks found whole in the staging file at start. Chunks go
-    to the file digests in index order: as they arrive when every chunk
+    `staged` is what the staging file held at start (`scan_staging`). Chunks
+    go to the file digests in index order: as they arrive when every chunk
     before them is in; otherwise read back from the staging file once the
     gap before them is filled.
     """
 
     def __init__(
-        self, staging: StagingFile, manifest: PackageManifest, progress: Progress, good: set[int]
+        self, staging: StagingFile, manifest: PackageManifest, progress: Progress, staged: Staged
     ) -> None:
         self.staging = staging
         self.manifest = manifest
         self.progress = progress
         self.chunks = len(manifest.chunks)
-        self.done = set(good)  # whole and checked, not yet handed to the file digests
-        self.cursor = 0  # every chunk before it is handed to the file digests
+        # Whole and checked, not yet handed to the file digests.
+        self.done = {index for index in staged.good if index >= staged.prefix_chunks}
+        self.cursor = staged.prefix_chunks  # every chunk before it is in the file digests
         self.feeding: int | None = None  # the chunk handed over as it arrives
         self.bad: dict[int, str] = {}  # chunks that failed their check, until collected
         self.lock = threading.Lock()
         self.aborted = threading.Event()
-        self.hasher = FileHasher(staging, self.chunk_size)
+        self.hasher = FileHasher(staging, self.chunk_size, staged.prefix)
         self.pieces: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self.checker = threading.Thread(target=self._check, name="ods-chunk-check", daemon=True)
         self.checker.start()

@@ -444,16 +444,8 @@ def test_an_answer_longer_than_asked_is_too_large(serve: Serve, connect: Connect
     connection = connect(peer.url)
 
     with pytest.raises(
-        ChunkTooLarge, match=r"^/api/ods/packages/abc/chunks\?\S* declared \d+ bytes, not 100$"
+        ChunkTooLarge, match=r"^/api/ods/packages/abc/chunks\?\S* declared 200 bytes, not 100$"
     ):
-        connection.request(peer.url + TARGET, {}, 100)
-
-
-def test_too_large_names_the_declared_length(serve: Serve, connect: Connect) -> None:
-    peer = serve(sending(answer(bytes(200)), then_idle=True))
-    connection = connect(peer.url)
-
-    with pytest.raises(ChunkTooLarge, match="declared 200 bytes, not 100"):
         connection.request(peer.url + TARGET, {}, 100)
 
 
@@ -461,15 +453,7 @@ def test_an_answer_shorter_than_asked_is_unreachable(serve: Serve, connect: Conn
     peer = serve(sending(answer(bytes(50)), then_idle=True))
     connection = connect(peer.url)
 
-    with pytest.raises(PeerUnreachable, match=r"^peer-a offered \d+ of 100 bytes$"):
-        connection.request(peer.url + TARGET, {}, 100)
-
-
-def test_too_short_names_the_declared_length(serve: Serve, connect: Connect) -> None:
-    peer = serve(sending(answer(bytes(50)), then_idle=True))
-    connection = connect(peer.url)
-
-    with pytest.raises(PeerUnreachable, match="offered 50 of 100 bytes"):
+    with pytest.raises(PeerUnreachable, match=r"^peer-a offered 50 of 100 bytes$"):
         connection.request(peer.url + TARGET, {}, 100)
 
 

@@ -11,6 +11,7 @@ import {
   Loading,
   Meter,
   Modal,
+  ModalForm,
   STAGES,
   StageBadge,
   can,
@@ -107,35 +108,28 @@ function EditSettings({ about, onClose, onSaved }) {
   });
 
   return html`<${Modal} title="Edit server settings" onClose=${onClose}>
-    <form onSubmit=${submit}>
-      <div class="modal-body stack">
-        <${ErrorBanner} error=${error} />
-        <${Field} id="settings-name" label="Name" hint="How other servers and admins call this one.">
-          <input id="settings-name" value=${name} maxlength="255" autofocus
-            onInput=${(e) => setName(e.target.value)} />
-        <//>
-        <${Field} id="settings-url" label="URL" hint="How peers reach this server: http:// or https://.">
-          <input id="settings-url" type="url" value=${url} placeholder=${window.location.origin}
-            onInput=${(e) => setUrl(e.target.value)} />
-        <//>
-        <${Field} id="settings-stage" label="Stage"
-          hint="This server takes packages of its stage and above (Dev < Test < Prod).">
-          <select id="settings-stage" value=${stage} onChange=${(e) => setStage(e.target.value)}>
-            ${STAGES.map((value) => html`<option value=${value}>${value}</option>`)}
-          </select>
-        <//>
-        <div class="field checkbox">
-          <input id="settings-firewalled" type="checkbox" checked=${firewalled}
-            onChange=${(e) => setFirewalled(e.target.checked)} />
-          <label for="settings-firewalled">Firewalled mode</label>
-          <p class="hint">Peers cannot reach this server; it polls them for new packages instead.</p>
-        </div>
+    <${ModalForm} onSubmit=${submit} onCancel=${onClose} error=${error} busy=${busy} label="Save">
+      <${Field} id="settings-name" label="Name" hint="How other servers and admins call this one.">
+        <input id="settings-name" value=${name} maxlength="255" autofocus
+          onInput=${(e) => setName(e.target.value)} />
+      <//>
+      <${Field} id="settings-url" label="URL" hint="How peers reach this server: http:// or https://.">
+        <input id="settings-url" type="url" value=${url} placeholder=${window.location.origin}
+          onInput=${(e) => setUrl(e.target.value)} />
+      <//>
+      <${Field} id="settings-stage" label="Stage"
+        hint="This server takes packages of its stage and above (Dev < Test < Prod).">
+        <select id="settings-stage" value=${stage} onChange=${(e) => setStage(e.target.value)}>
+          ${STAGES.map((value) => html`<option value=${value}>${value}</option>`)}
+        </select>
+      <//>
+      <div class="field checkbox">
+        <input id="settings-firewalled" type="checkbox" checked=${firewalled}
+          onChange=${(e) => setFirewalled(e.target.checked)} />
+        <label for="settings-firewalled">Firewalled mode</label>
+        <p class="hint">Peers cannot reach this server; it polls them for new packages instead.</p>
       </div>
-      <footer class="modal-footer">
-        <button type="button" onClick=${onClose}>Cancel</button>
-        <button type="submit" class="primary" disabled=${busy}>${busy ? 'Saving…' : 'Save'}</button>
-      </footer>
-    </form>
+    <//>
   <//>`;
 }
 

@@ -13,6 +13,7 @@ import {
   Field,
   Loading,
   Modal,
+  ModalForm,
   STAGES,
   StageBadge,
   Time,
@@ -325,31 +326,23 @@ function ReplaceDialog({ item, onClose, onChanged }) {
   };
 
   return html`<${Modal} title=${`Replace ${item.filename}`} onClose=${close}>
-    <form onSubmit=${submit}>
-      <div class="modal-body stack">
-        <${ErrorBanner} error=${error} />
-        <p>
-          The new file is published as <strong>${item.filename}</strong>, whatever its own name.
-          The old version (${item.file_size_hr}) is deleted here and on every registered server.
-        </p>
-        <${Field} id="replace-file" label="Replacement file">
-          <input id="replace-file" type="file" required disabled=${upload.busy}
-            onChange=${(e) => setFile(e.target.files[0] || null)} />
-        <//>
-        <${Field} id="replace-stage" label="Stage">
-          <select id="replace-stage" value=${stage} disabled=${upload.busy}
-            onChange=${(e) => setStage(e.target.value)}>
-            ${STAGES.map((value) => html`<option value=${value}>${value}</option>`)}
-          </select>
-        <//>
-        ${upload.busy && html`<${UploadProgress} progress=${upload.progress} label="Replacement upload progress" />`}
-      </div>
-      <footer class="modal-footer">
-        <button type="button" onClick=${close}>Cancel</button>
-        <button type="submit" class="danger" disabled=${!file || upload.busy || done}>
-          ${upload.busy ? 'Uploading…' : 'Replace'}
-        </button>
-      </footer>
-    </form>
+    <${ModalForm} onSubmit=${submit} onCancel=${close} error=${error} busy=${upload.busy}
+      busyLabel="Uploading…" label="Replace" danger disabled=${!file || done}>
+      <p>
+        The new file is published as <strong>${item.filename}</strong>, whatever its own name.
+        The old version (${item.file_size_hr}) is deleted here and on every registered server.
+      </p>
+      <${Field} id="replace-file" label="Replacement file">
+        <input id="replace-file" type="file" required disabled=${upload.busy}
+          onChange=${(e) => setFile(e.target.files[0] || null)} />
+      <//>
+      <${Field} id="replace-stage" label="Stage">
+        <select id="replace-stage" value=${stage} disabled=${upload.busy}
+          onChange=${(e) => setStage(e.target.value)}>
+          ${STAGES.map((value) => html`<option value=${value}>${value}</option>`)}
+        </select>
+      <//>
+      ${upload.busy && html`<${UploadProgress} progress=${upload.progress} label="Replacement upload progress" />`}
+    <//>
   <//>`;
 }

@@ -224,6 +224,26 @@ export function useSubmit(action) {
   return { submit, busy, error, setError };
 }
 
+// A dialog's form: the error banner and the fields, then Cancel and the
+// submit button (`busyLabel` while `busy`; also off while `disabled`).
+export function ModalForm({
+  onSubmit, onCancel, error, busy, label, busyLabel = 'Saving…', danger = false,
+  disabled = false, children,
+}) {
+  return html`<form onSubmit=${onSubmit}>
+    <div class="modal-body stack">
+      <${ErrorBanner} error=${error} />
+      ${children}
+    </div>
+    <footer class="modal-footer">
+      <button type="button" onClick=${onCancel}>Cancel</button>
+      <button type="submit" class=${danger ? 'danger' : 'primary'} disabled=${disabled || busy}>
+        ${busy ? busyLabel : label}
+      </button>
+    </footer>
+  </form>`;
+}
+
 // "Are you sure?" with the consequence spelled out. `action` returns a
 // promise; an API error stays in the dialog.
 export function Confirm({ title, confirmLabel, danger = false, action, onClose, children }) {

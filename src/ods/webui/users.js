@@ -12,6 +12,7 @@ import {
   Field,
   Loading,
   Modal,
+  ModalForm,
   ROLES,
   Time,
   can,
@@ -125,31 +126,24 @@ function CreateUser({ onClose, onSaved }) {
     onClose();
   });
   return html`<${Modal} title="Add user" onClose=${onClose}>
-    <form onSubmit=${submit}>
-      <div class="modal-body stack">
-        <${ErrorBanner} error=${error} />
-        <${Field} id="user-username" label="Username" hint="Letters, digits and _ . @ -">
-          <input id="user-username" required autocomplete="off" pattern="[A-Za-z0-9_.@\\-]+"
-            maxlength="150" value=${username} onInput=${(e) => setUsername(e.target.value)} />
-        <//>
-        <${Field} id="user-password" label="Password" hint="At least 8 characters.">
-          <input id="user-password" type="password" required autocomplete="new-password"
-            value=${password} onInput=${(e) => setPassword(e.target.value)} />
-        <//>
-        <${Field} id="user-role" label="Role">
-          <${RoleSelect} id="user-role" value=${role} onChange=${setRole} />
-        <//>
-        <div class="field checkbox">
-          <input id="user-must-change" type="checkbox" checked=${mustChange}
-            onChange=${(e) => setMustChange(e.target.checked)} />
-          <label for="user-must-change">Must change the password at first login</label>
-        </div>
+    <${ModalForm} onSubmit=${submit} onCancel=${onClose} error=${error} busy=${busy} label="Add user">
+      <${Field} id="user-username" label="Username" hint="Letters, digits and _ . @ -">
+        <input id="user-username" required autocomplete="off" pattern="[A-Za-z0-9_.@\\-]+"
+          maxlength="150" value=${username} onInput=${(e) => setUsername(e.target.value)} />
+      <//>
+      <${Field} id="user-password" label="Password" hint="At least 8 characters.">
+        <input id="user-password" type="password" required autocomplete="new-password"
+          value=${password} onInput=${(e) => setPassword(e.target.value)} />
+      <//>
+      <${Field} id="user-role" label="Role">
+        <${RoleSelect} id="user-role" value=${role} onChange=${setRole} />
+      <//>
+      <div class="field checkbox">
+        <input id="user-must-change" type="checkbox" checked=${mustChange}
+          onChange=${(e) => setMustChange(e.target.checked)} />
+        <label for="user-must-change">Must change the password at first login</label>
       </div>
-      <footer class="modal-footer">
-        <button type="button" onClick=${onClose}>Cancel</button>
-        <button type="submit" class="primary" disabled=${busy}>${busy ? 'Saving…' : 'Add user'}</button>
-      </footer>
-    </form>
+    <//>
   <//>`;
 }
 
@@ -175,31 +169,24 @@ function EditUserForm({ user, onClose, onSaved }) {
     onSaved();
     onClose();
   });
-  return html`<form onSubmit=${submit}>
-    <div class="modal-body stack">
-      <${ErrorBanner} error=${error} />
-      <${Field} id="edit-role" label="Role">
-        <${RoleSelect} id="edit-role" value=${role} onChange=${setRole} />
-      <//>
-      <${Field} id="edit-password" label="New password"
-        hint="Leave empty to keep it. A new password ends the user's sessions and API tokens.">
-        <input id="edit-password" type="password" autocomplete="new-password" value=${password}
-          onInput=${(e) => {
-            setPassword(e.target.value);
-            if (e.target.value) setMustChange(true);
-          }} />
-      <//>
-      <div class="field checkbox">
-        <input id="edit-must-change" type="checkbox" checked=${mustChange}
-          onChange=${(e) => setMustChange(e.target.checked)} />
-        <label for="edit-must-change">Must change the password at next login</label>
-      </div>
+  return html`<${ModalForm} onSubmit=${submit} onCancel=${onClose} error=${error} busy=${busy} label="Save">
+    <${Field} id="edit-role" label="Role">
+      <${RoleSelect} id="edit-role" value=${role} onChange=${setRole} />
+    <//>
+    <${Field} id="edit-password" label="New password"
+      hint="Leave empty to keep it. A new password ends the user's sessions and API tokens.">
+      <input id="edit-password" type="password" autocomplete="new-password" value=${password}
+        onInput=${(e) => {
+          setPassword(e.target.value);
+          if (e.target.value) setMustChange(true);
+        }} />
+    <//>
+    <div class="field checkbox">
+      <input id="edit-must-change" type="checkbox" checked=${mustChange}
+        onChange=${(e) => setMustChange(e.target.checked)} />
+      <label for="edit-must-change">Must change the password at next login</label>
     </div>
-    <footer class="modal-footer">
-      <button type="button" onClick=${onClose}>Cancel</button>
-      <button type="submit" class="primary" disabled=${busy}>${busy ? 'Saving…' : 'Save'}</button>
-    </footer>
-  </form>`;
+  <//>`;
 }
 
 function Tokens() {

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection handed over by ods.migrate,
+"""Alembic environment: runs on a connection handed over by ods.core.migrate,
 or, for the `alembic` command in development, on the URL from ODS settings."""
 
 import asyncio
@@ -6,7 +6,7 @@ import asyncio
 from sqlalchemy.engine import Connection
 
 from alembic import context
-from ods.models import Base
+from ods.core.models import Base
 
 target_metadata = Base.metadata
 
@@ -28,8 +28,8 @@ def run_online() -> None:
         run_on(connection)
         return
 
-    from ods.config import load_settings
-    from ods.db import create_engine
+    from ods.core.config import load_settings
+    from ods.core.db import create_engine
 
     async def run() -> None:
         engine = create_engine(load_settings().database_url or "")

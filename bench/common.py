@@ -29,7 +29,7 @@ import httpx
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
-from ods.config import Settings, env_names
+from ods.core.config import Settings, env_names
 
 MIB = 1024 * 1024
 HOST = "127.0.0.1"

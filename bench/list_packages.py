@@ -1,7 +1,7 @@
 """Latency of `GET /api/admin/packages` with many packages, on a real `ods serve`.
 
 Starts a server on a fresh DATA_DIR (SQLite), inserts N package rows straight
-into its database with SQLAlchemy and the `ods.models` tables (one bulk insert:
+into its database with SQLAlchemy and the `ods.core.models` tables (one bulk insert:
 the API would need N real uploads), then times the full listing over HTTP.
 
     python bench/list_packages.py --count 10000 [--requests 50]
@@ -36,9 +36,9 @@ from common import (
 )
 from sqlalchemy import create_engine, insert
 
-from ods.models import Package, utcnow
+from ods.core.models import Package, utcnow
+from ods.core.stages import Stage
 from ods.packages.schemas import Status
-from ods.stages import Stage
 
 TARGET_MEDIAN_MS = 100.0
 CLIENT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = workdir / "data"
         with running_server(data_dir, workdir / "server.log") as server:
             progress(f"inserting {args.count} packages")
-            insert_packages(data_dir / "ods.db", args.count)
+            insert_packages(data_dir / "ods.core.db", args.count)
             with logged_in_client(server, CLIENT_TIMEOUT) as client:
                 progress(f"timing {args.requests} listings")
                 listing = measure(server, client, args.count, args.requests)

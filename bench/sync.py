@@ -61,7 +61,7 @@ from common import (
 from upload import UPLOAD_TIMEOUT, Size, make_input
 from upload import upload as upload_file
 
-from ods.config import parse_size
+from ods.core.config import parse_size
 
 TARGET_RATIO = 0.7
 TARGET_CHAIN_SECONDS = 3.0

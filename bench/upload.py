@@ -41,7 +41,7 @@ from common import (
     running_server,
 )
 
-from ods.config import parse_size
+from ods.core.config import parse_size
 
 CHUNK_SIZE = MIB  # the server hashes 1 MiB (1,048,576-byte) chunks
 CLIENT_BLOCK = MIB

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ods import migrate
 from ods.app import create_app
-from ods.config import Settings, load_settings, normalise_database_url
-from ods.db import create_engine
+from ods.core import migrate
+from ods.core.config import Settings, load_settings, normalise_database_url
+from ods.core.db import create_engine
 from tests import services
 
 NEW_PASSWORD = "a long test passphrase"
@@ -71,7 +71,7 @@ async def empty_database_url(
 ) -> AsyncIterator[str]:
     """A fresh database without any tables, as a plain URL (sqlite://, mysql://, postgresql://)."""
     if database_backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ods.db'}"
+        yield f"sqlite:///{tmp_path / 'ods.core.db'}"
         return
     server: services.DatabaseServer = request.getfixturevalue(f"{database_backend}_server")
     async with server.fresh_database() as url:

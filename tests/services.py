@@ -30,7 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from ods.config import normalise_database_url
+from ods.core.config import normalise_database_url
 
 USER = "ods"
 PASSWORD = "ods-test-password"

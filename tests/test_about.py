@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from ods.app import create_app
-from ods.config import Settings
+from ods.core.config import Settings
 
 ABOUT_KEYS = {"firewalled_mode", "iss", "key", "name", "stage", "url"}
 ERROR_KEYS = {"error", "message", "details"}

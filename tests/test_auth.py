@@ -14,9 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from ods.app import create_app
-from ods.config import Settings
-from ods.context import Context
-from ods.models import Token, utcnow
+from ods.core.config import Settings
+from ods.core.context import Context
+from ods.core.models import Token, utcnow
 from tests.conftest import NEW_PASSWORD, login
 
 FIRST_START = {"username": "admin", "password": "ods1234!"}

@@ -6,8 +6,8 @@ import httpx
 from fastapi import FastAPI
 
 from ods.app import create_app
-from ods.config import Settings
-from ods.context import Context
+from ods.core.config import Settings
+from ods.core.context import Context
 
 
 async def upload(client: httpx.AsyncClient, name: str, data: bytes) -> None:

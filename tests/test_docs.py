@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ods.app import create_app
-from ods.config import Settings, env_names
+from ods.core.config import Settings, env_names
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

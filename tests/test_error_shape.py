@@ -9,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from ods.app import create_app
-from ods.config import Settings
+from ods.core.config import Settings
 from tests.conftest import login
 
 ERROR_KEYS = {"error", "message", "details"}

@@ -19,10 +19,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from ods.config import Settings
-from ods.db import Database
-from ods.events import EventFollower
-from ods.models import Event
+from ods.core.config import Settings
+from ods.core.db import Database
+from ods.core.models import Event
+from ods.events.log import EventFollower
 from tests.conftest import login
 from tests.e2e.serve import free_port, start
 

@@ -1,4 +1,4 @@
-"""The Alembic migrations build exactly the schema of ods.models, on every backend."""
+"""The Alembic migrations build exactly the schema of ods.core.models, on every backend."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
-from ods import migrate
-from ods.config import normalise_database_url
-from ods.db import create_engine
-from ods.models import Base
+from ods.core import migrate
+from ods.core.config import normalise_database_url
+from ods.core.db import create_engine
+from ods.core.models import Base
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from ods.app import create_app
-from ods.config import load_settings
+from ods.core.config import load_settings
 from tests.conftest import TEST_DATABASE_KEY
 
 ERROR_BODY = "#/components/schemas/ErrorBody"

@@ -20,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ods.config import Settings
+from ods.core.config import Settings
 
 MIB = 1024 * 1024
 BOUNDARY = "ods-test-boundary-5e1f"

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import update
 
 from ods.app import create_app
-from ods.config import Settings
-from ods.db import Database
-from ods.models import Package
+from ods.core.config import Settings
+from ods.core.db import Database
+from ods.core.models import Package
 from tests.conftest import NEW_PASSWORD, login
 from tests.test_packages import (
     MIB,

@@ -10,9 +10,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from ods.config import Settings
-from ods.db import Database
-from ods.models import Package
+from ods.core.config import Settings
+from ods.core.db import Database
+from ods.core.models import Package
 from tests.test_packages import MIB, anonymous, assert_error, content_of, uploaded
 
 SIZE = MIB + 4321

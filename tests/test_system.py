@@ -12,8 +12,8 @@ import httpx
 import psutil
 import pytest
 
-from ods.config import Settings
-from ods.humanize import duration_hr, iso, size_hr, timestamp
+from ods.core.config import Settings
+from ods.core.humanize import duration_hr, iso, size_hr, timestamp
 
 SIZE_FIELDS = (
     "disk_free",

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Message
 
-from ods.config import Settings
+from ods.core.config import Settings
 from ods.packages.digest import DigestingWriter
 from tests.conftest import login
 from tests.test_packages import (

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ods.models import utcnow
+from ods.core.models import utcnow
 from tests.conftest import login
 
 ERROR_KEYS = {"error", "message", "details"}

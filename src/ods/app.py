@@ -10,17 +10,29 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 import ods
-from ods import identity, migrate
+from ods.accounts import endpoints as auth
+from ods.accounts import user_endpoints as users
 from ods.accounts.service import ensure_admin
-from ods.api import admin, auth, events, health, network, packages, peer, share, users, webui
-from ods.config import Settings
-from ods.context import Context
-from ods.errors import ServerMisconfigured, install_error_handlers
-from ods.metrics import Metrics, MetricsMiddleware
+from ods.core import migrate
+from ods.core.config import Settings
+from ods.core.context import Context
+from ods.core.errors import ServerMisconfigured
+from ods.core.metrics import Metrics
+from ods.events import endpoints as events
+from ods.jobs.queue import InProcessQueue
+from ods.jobs.runner import resume_jobs
+from ods.mesh import admin_endpoints as network
+from ods.mesh import peer_endpoints as peer
+from ods.mesh.reconcile import Scheduler
+from ods.packages import endpoints as packages
+from ods.packages import share
 from ods.packages.service import recover
-from ods.sync.jobs import resume_jobs
-from ods.sync.queue import InProcessQueue
-from ods.sync.reconcile import Scheduler
+from ods.server import endpoints as admin
+from ods.server import identity
+from ods.web import console as webui
+from ods.web import health
+from ods.web.errors import install_error_handlers
+from ods.web.metrics import MetricsMiddleware
 
 log = logging.getLogger(__name__)
 

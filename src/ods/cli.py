@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 import ods
-from ods.config import ConfigError, Settings, load_settings
-from ods.errors import InvalidInput, OdsError, ServerMisconfigured
+from ods.core.config import ConfigError, Settings, load_settings
+from ods.core.errors import InvalidInput, OdsError, ServerMisconfigured
 
 if TYPE_CHECKING:
     import uvicorn
 
-    from ods.db import Database
+    from ods.core.db import Database
 
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -49,7 +49,7 @@ async def _connect(settings: Settings) -> Database:
     """The database, answering; otherwise ConfigError naming the variable."""
     from sqlalchemy.engine import make_url
 
-    from ods.db import Database
+    from ods.core.db import Database
 
     assert settings.database_url is not None
     db = Database(settings.database_url)
@@ -67,7 +67,7 @@ async def _connect(settings: Settings) -> Database:
 
 async def _prepare_schema(db: Database) -> None:
     """SQLite is migrated in place; other databases must have run `ods db upgrade`."""
-    from ods import migrate
+    from ods.core import migrate
 
     if db.is_sqlite:
         await migrate.upgrade(db.engine)
@@ -97,8 +97,9 @@ async def _check_redis(url: str) -> None:
 
 async def _preflight(settings: Settings) -> None:
     """What would otherwise fail inside the server's start-up, checked with a clear message."""
-    from ods import identity, migrate
-    from ods.crypto import FieldCipher
+    from ods.core import migrate
+    from ods.core.crypto import FieldCipher
+    from ods.server import identity
 
     async def check(db: Database) -> None:
         if await migrate.is_current(db.engine):
@@ -183,7 +184,7 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from ods.sync.worker import build_worker
+    from ods.jobs.worker import build_worker
 
     settings = load_settings()
     if not settings.redis_url:
@@ -211,7 +212,7 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(_: argparse.Namespace) -> int:
-    from ods import migrate
+    from ods.core import migrate
 
     async def upgrade(db: Database) -> None:
         await migrate.upgrade(db.engine)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from ods.config import Settings, env_names
+from ods.core.config import Settings, env_names
 
 ODS = Path(sys.executable).with_name("ods")
 START_TIMEOUT = 60.0

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ods.config import Settings
+from ods.core.config import Settings
 from tests.e2e.mesh import Node, mesh_of, random_file
 from tests.e2e.nginx import nginx_in_front_of
 from tests.e2e.proxy import StallingProxy

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 
 from ods.app import create_app
-from ods.config import load_settings
-from ods.context import Context
-from ods.sync.client import (
+from ods.core.config import load_settings
+from ods.core.context import Context
+from ods.mesh.protocol.client import (
     ChunkTooLarge,
     PeerRefused,
     PeerUnreachable,
@@ -143,7 +143,7 @@ class Mesh:
     ) -> Node:
         settings = load_settings(
             data_dir=self.root / name,
-            database_url=f"sqlite:///{self.root / name / 'ods.db'}",
+            database_url=f"sqlite:///{self.root / name / 'ods.core.db'}",
             database_key=TEST_DATABASE_KEY,
             admin_password=NEW_PASSWORD,
             **settings_,

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from ods.sync import peers
-from ods.sync.client import PeerClient, PeerRefused
-from ods.sync.fetch import runs
+from ods.mesh import peers
+from ods.mesh.fetch import runs
+from ods.mesh.protocol.client import PeerClient, PeerRefused
 from tests.sync.conftest import Mesh, Node
 from tests.sync.test_propagation import link_all, upload, wait_public
 

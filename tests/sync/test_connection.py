@@ -16,8 +16,8 @@ from typing import Protocol
 import pytest
 
 import ods
-from ods.sync.client import ChunkTooLarge, PeerRefused, PeerUnreachable
-from ods.sync.connection import (
+from ods.mesh.protocol.client import ChunkTooLarge, PeerRefused, PeerUnreachable
+from ods.mesh.protocol.connection import (
     NEAR_BUFFER,
     PeerConnection,
     limit_near_buffer,

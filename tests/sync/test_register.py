@@ -7,8 +7,9 @@ import json
 
 import httpx
 
-from ods.identity import get_identity, new_key
-from ods.sync import peers, signing
+from ods.mesh import peers
+from ods.mesh.protocol import signing
+from ods.server.identity import get_identity, new_key
 from tests.sync.conftest import Mesh
 
 
@@ -44,8 +45,8 @@ async def test_link_secret_is_not_stored_in_clear(mesh: Mesh) -> None:
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
     assert (await a.register_with(b)).status_code == 201
-    db_bytes = (mesh.root / "ods-a" / "ods.db").read_bytes()
-    wal = mesh.root / "ods-a" / "ods.db-wal"
+    db_bytes = (mesh.root / "ods-a" / "ods.core.db").read_bytes()
+    wal = mesh.root / "ods-a" / "ods.core.db-wal"
     if wal.exists():
         db_bytes += wal.read_bytes()
     key = str((await a.about())["key"])

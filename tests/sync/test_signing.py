@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from ods.identity import new_key
-from ods.sync import signing
-from ods.sync.sealing import SealRejected, seal, unseal
+from ods.mesh.protocol import signing
+from ods.mesh.protocol.sealing import SealRejected, seal, unseal
+from ods.server.identity import new_key
 
 SECRET = b"s" * 32
 OTHER_SECRET = b"o" * 32

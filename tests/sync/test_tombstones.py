@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 
-from ods.sync import peers, reconcile
+from ods.mesh import peers, reconcile
 from tests.sync.conftest import Mesh, Node
 from tests.sync.test_propagation import link_all, served_sha256, upload, wait_public
 

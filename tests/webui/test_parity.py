@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ods.api.webui import WEBUI_DIR
 from ods.app import create_app
-from ods.config import load_settings
+from ods.core.config import load_settings
+from ods.web.console import WEBUI_DIR
 from tests.conftest import TEST_DATABASE_KEY
 
 PREFIXES = ("/api/admin/", "/api/auth/")

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ods.api.webui import WEBUI_DIR
 from ods.app import create_app
-from ods.config import load_settings
+from ods.core.config import load_settings
+from ods.web.console import WEBUI_DIR
 from tests.conftest import TEST_DATABASE_KEY
 
 

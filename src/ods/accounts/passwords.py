@@ -7,7 +7,7 @@ import asyncio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from ods.errors import InvalidInput
+from ods.core.errors import InvalidInput
 
 FIRST_START_PASSWORD = "ods1234!"  # noqa: S105 - the documented first-start password
 MIN_LENGTH = 8

@@ -29,11 +29,11 @@ from ods.accounts.schemas import (
     iso_or_none,
 )
 from ods.accounts.throttle import LoginThrottle
-from ods.db import Database
-from ods.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
-from ods.events import record_event
-from ods.humanize import iso, timestamp
-from ods.models import Token, User, utcnow
+from ods.core.db import Database
+from ods.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
+from ods.core.humanize import iso, timestamp
+from ods.core.models import Token, User, utcnow
+from ods.events.log import record_event
 
 TOKEN_PREFIX = "ods_"  # noqa: S105 - a prefix, not a secret
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from ods.errors import TooManyRequests
+from ods.core.errors import TooManyRequests
 
 
 class LoginThrottle:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from ods.errors import InvalidInput
+from ods.core.errors import InvalidInput
 
 MAX_FILENAME_BYTES = 255
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ods.errors import RangeNotSatisfiable
+from ods.core.errors import RangeNotSatisfiable
 
 # Nineteen digits reach past any file size; longer numbers are not worth parsing.
 RANGE_SPEC = re.compile(r"^\s*(\d{0,19})\s*-\s*(\d{0,19})\s*$")

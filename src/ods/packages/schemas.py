@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ods.stages import Stage
+from ods.core.stages import Stage
 
 
 class Status(StrEnum):

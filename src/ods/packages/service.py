@@ -14,11 +14,12 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ods.db import Database
-from ods.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
-from ods.events import record_event
-from ods.humanize import iso, size_hr, timestamp
-from ods.models import Chunk, Package, Peer, Tombstone, utcnow
+from ods.core.db import Database
+from ods.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from ods.core.humanize import iso, size_hr, timestamp
+from ods.core.models import Chunk, Package, Peer, Tombstone, utcnow
+from ods.core.stages import Stage
+from ods.events.log import record_event
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.progress import DOWNLOADS
 from ods.packages.schemas import (
@@ -30,7 +31,6 @@ from ods.packages.schemas import (
 )
 from ods.packages.storage import PackageFiles
 from ods.packages.upload import UploadForm, UploadParser, multipart_boundary
-from ods.stages import Stage
 
 log = logging.getLogger(__name__)
 

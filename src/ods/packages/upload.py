@@ -16,7 +16,7 @@ from pathlib import Path
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ods.errors import InvalidInput, PayloadTooLarge
+from ods.core.errors import InvalidInput, PayloadTooLarge
 from ods.packages.digest import DigestingWriter, Digests
 from ods.packages.naming import check_filename
 

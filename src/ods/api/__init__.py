@@ -1,1 +1,0 @@
-"""HTTP routers: thin layers that parse, authorise, call the domain, and answer."""

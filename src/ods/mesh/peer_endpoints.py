@@ -1,0 +1,136 @@
+"""The peer API under /api/ods/: only registered servers, every request signed."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from ods.mesh import fetch, peers, reconcile, replication, tombstones
+from ods.mesh.protocol.client import PEER_API, PeerLink
+from ods.mesh.protocol.wire import (
+    Inventory,
+    Notification,
+    PackageManifest,
+    RegistrationAnswer,
+    ServerCard,
+    TombstoneCard,
+)
+from ods.server.identity import get_identity
+from ods.web.deps import ContextDep
+from ods.web.errors import ErrorBody
+
+router = APIRouter(
+    prefix=PEER_API,
+    tags=["peer"],
+    responses={401: {"model": ErrorBody, "description": "Signature refused, with the reason"}},
+)
+
+
+def signed_target(request: Request) -> str:
+    """Path and query as signed: from /api/ods on, whatever prefix a proxy added."""
+    path: str = request.scope["path"]
+    start = path.find(PEER_API + "/")
+    target = path[start:] if start >= 0 else path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{target}?{query}" if query else target
+
+
+async def signed_peer(request: Request, context: ContextDep) -> PeerLink:
+    body = await request.body()
+    return await peers.verify_peer_request(
+        context, request.headers, request.method, signed_target(request), body
+    )
+
+
+SignedPeer = Annotated[PeerLink, Depends(signed_peer)]
+
+
+@router.post("/register", operation_id="peer_register", status_code=201)
+async def accept_registration(request: Request, context: ContextDep) -> RegistrationAnswer:
+    """Another ODS registers with this one (sealed link secret, signed with it)."""
+    body = await request.body()
+    return await peers.accept_registration(context, request.headers, signed_target(request), body)
+
+
+@router.post("/unregister", operation_id="peer_unregister", status_code=204)
+async def accept_unregistration(peer: SignedPeer, context: ContextDep) -> Response:
+    """The peer forgot this server; forget it too."""
+    await peers.accept_unregistration(context, peer)
+    return Response(status_code=204)
+
+
+@router.post("/notify", operation_id="peer_notify", status_code=202)
+async def notify(body: Notification, peer: SignedPeer, context: ContextDep) -> Response:
+    """A package version is available at the sender; fetch it unless it is known here."""
+    await fetch.accept_notification(context, peer, body)
+    return Response(status_code=202)
+
+
+@router.post(
+    "/forget",
+    operation_id="peer_forget",
+    status_code=202,
+    responses={409: {"model": ErrorBody, "description": "The version is being published here"}},
+)
+async def forget(body: TombstoneCard, peer: SignedPeer, context: ContextDep) -> Response:
+    """A package version was deleted or replaced: remove it here too, and pass it on."""
+    await tombstones.accept(context, peer, body)
+    return Response(status_code=202)
+
+
+@router.get("/packages", operation_id="peer_inventory")
+async def inventory(_: SignedPeer, context: ContextDep) -> Inventory:
+    """Every package published here, for reconciliation and polling."""
+    return await reconcile.inventory(context)
+
+
+@router.get("/packages/{uuid}", operation_id="peer_package")
+async def package(uuid: str, _: SignedPeer, context: ContextDep) -> PackageManifest:
+    """One published package with the digests of its chunks."""
+    return await replication.manifest(context, uuid)
+
+
+@router.get(
+    "/packages/{uuid}/chunks/{index}",
+    operation_id="peer_chunk",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def chunk(uuid: str, index: int, _: SignedPeer, context: ContextDep) -> Response:
+    """The bytes of one 1 MiB chunk."""
+    data = await replication.read_chunk(context, uuid, index)
+    return Response(content=data, media_type="application/octet-stream")
+
+
+@router.get(
+    "/packages/{uuid}/chunks",
+    operation_id="peer_chunk_run",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def chunk_run(
+    uuid: str,
+    _: SignedPeer,
+    context: ContextDep,
+    start: Annotated[int, Query(ge=0, description="Index of the first chunk.")],
+    count: Annotated[
+        int, Query(ge=1, le=replication.MAX_RUN_CHUNKS, description="How many chunks.")
+    ],
+) -> StreamingResponse:
+    """Consecutive 1 MiB chunks as one body: one request for many chunks."""
+    run = await replication.chunk_run(context, uuid, start, count)
+    return StreamingResponse(
+        run.stream(),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(run.length)},
+    )
+
+
+@router.post("/hello", operation_id="peer_hello")
+async def hello(body: ServerCard, peer: SignedPeer, context: ContextDep) -> ServerCard:
+    """Exchange server cards: each side learns the other's stage and firewalled mode."""
+    await reconcile.apply_card(context, peer, body)
+    me = await get_identity(context.db, context.cipher)
+    return ServerCard.model_validate(peers.card_of(me))

@@ -1,0 +1,206 @@
+"""Bodies of the admin API's peer operations and of the peer API."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ods.core.stages import Stage
+
+ISS_PATTERN = r"^[0-9a-f]{32}$"
+
+CARD_EXAMPLE: dict[str, Any] = {
+    "iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    "name": "Example ODS 2",
+    "url": "http://192.168.99.101",
+    "stage": "Prod",
+    "firewalled_mode": False,
+}
+PACKAGE_CARD_EXAMPLE: dict[str, Any] = {
+    "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    "filename": "NoMAD.pkg",
+    "file_size": 3438044,
+    "sha1": "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345",
+    "sha256": "9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+    "stage": "Prod",
+    "created_ts": 1510370154,
+    "origin_iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+}
+
+
+PEER_EXAMPLE: dict[str, Any] = {
+    "firewalled_mode": False,
+    "id": 1,
+    "iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+    "name": "Example ODS 2",
+    "registered_on": "2017-11-10T04:45:47",
+    "registered_on_ts": 1510289147,
+    "stage": "Prod",
+    "url": "http://192.168.99.101",
+    "reachable": True,
+    "last_contact": "2017-11-10T05:00:00",
+    "last_error": None,
+    "pending_from": 0,
+    "pending_to": 0,
+}
+
+
+class RegisterRequest(BaseModel):
+    """`POST /api/admin/register`: the other ODS's URL, issuer id and key (from its About page)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "http://192.168.99.101",
+                    "iss_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+                    "key": "r3Yt0Zt4m3e4yq0r4tGQ7wq6n5mN0b2k3l9Qp2x1c8s=",
+                }
+            ]
+        },
+    )
+
+    url: str = Field(min_length=1, max_length=1024)
+    iss_id: str = Field(pattern=ISS_PATTERN, description="The other server's iss.")
+    key: str = Field(min_length=1, max_length=100, description="The other server's key.")
+
+
+class PeerOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [PEER_EXAMPLE]})
+
+    firewalled_mode: bool
+    id: int
+    iss: str
+    name: str
+    registered_on: str
+    registered_on_ts: int
+    stage: Stage
+    url: str
+    reachable: bool
+    last_contact: str | None
+    last_error: str | None
+    pending_from: int = Field(description="Packages being fetched from this peer now.")
+    pending_to: int = Field(description="Notifications to this peer not yet delivered.")
+
+
+class PeerList(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [PEER_EXAMPLE]}]})
+
+    items: list[PeerOut]
+
+
+class ServerCard(BaseModel):
+    """What one server tells another about itself."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CARD_EXAMPLE]})
+
+    iss: str = Field(pattern=ISS_PATTERN)
+    name: str = Field(max_length=255)
+    url: str = Field(max_length=1024)
+    stage: Stage
+    firewalled_mode: bool
+
+
+class PeerRegistration(ServerCard):
+    """`POST /api/ods/register`: the registering server's card and the sealed link secret."""
+
+    sealed_secret: str = Field(max_length=200)
+
+
+class RegistrationAnswer(ServerCard):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [CARD_EXAMPLE | {"proof": "5be1c0ffee" + "0" * 54}]},
+    )
+
+    proof: str = Field(description="HMAC with the link secret: the answer comes from the peer.")
+
+
+class ChunkDigests(BaseModel):
+    index: int
+    sha1: str
+    sha256: str
+
+
+class PackageCard(BaseModel):
+    """One package version as peers describe it to each other."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [PACKAGE_CARD_EXAMPLE]}
+    )
+
+    uuid: str = Field(max_length=36)
+    filename: str = Field(max_length=255)
+    file_size: int = Field(ge=0)
+    sha1: str = Field(pattern=r"^[0-9a-f]{40}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    stage: Stage
+    created_ts: int
+    origin_iss: str | None = None
+    replaces: str | None = Field(
+        default=None, max_length=36, description="The version this one replaced, if any."
+    )
+
+
+class PackageManifest(PackageCard):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                PACKAGE_CARD_EXAMPLE
+                | {"chunks": [{"index": 0, "sha1": "5d41" + "0" * 36, "sha256": "2cf2" + "0" * 60}]}
+            ]
+        },
+    )
+
+    chunks: list[ChunkDigests]
+
+
+TOMBSTONE_EXAMPLE: dict[str, Any] = {
+    "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    "filename": "NoMAD.pkg",
+    "reason": "deleted",
+    "created_ts": 1510370154,
+}
+
+
+class TombstoneCard(BaseModel):
+    """A package version deleted or replaced by an admin: gone on every server."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TOMBSTONE_EXAMPLE]})
+
+    uuid: str = Field(max_length=36)
+    filename: str = Field(max_length=255)
+    reason: Literal["deleted", "replaced"]
+    created_ts: int
+    replaced_by: str | None = Field(
+        default=None, max_length=36, description="The uuid of the version that replaced it."
+    )
+    replaced_by_stage: Stage | None = None
+
+
+class Inventory(BaseModel):
+    """What a peer has published, and the versions it knows are gone."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"packages": [PACKAGE_CARD_EXAMPLE], "tombstones": [TOMBSTONE_EXAMPLE]}]
+        }
+    )
+
+    packages: list[PackageCard]
+    tombstones: list[TombstoneCard] = []
+
+
+class Notification(BaseModel):
+    """`POST /api/ods/notify`: a package version is available at the sender."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"uuid": PACKAGE_CARD_EXAMPLE["uuid"], "stage": "Prod"}]},
+    )
+
+    uuid: str = Field(max_length=36)
+    stage: Stage

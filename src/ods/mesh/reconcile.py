@@ -1,0 +1,172 @@
+"""Anti-entropy and polling: compare inventories with a peer and converge.
+
+Every server reconciles with each peer at start-up, right after registering,
+and on an interval: it applies the peer's tombstones, fetches what the peer
+has and it lacks, and notifies the peer of what the peer lacks. A server that
+was down or partitioned converges without a new upload. A firewalled server,
+which peers do not push to, does the same more often: that is its polling.
+Reconciling also exchanges server cards, so each side knows the other's
+current stage and firewalled mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from ods.core.errors import OdsError
+from ods.core.models import Package, Peer, Tombstone
+from ods.core.stages import Stage
+from ods.jobs import runner as jobs
+from ods.mesh import peers, replication, tombstones
+from ods.mesh.fetch import fetch_key
+from ods.mesh.protocol.client import PeerClient, PeerLink
+from ods.mesh.protocol.wire import Inventory, ServerCard
+from ods.server.identity import get_identity
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 5.0
+
+
+def reconcile_key(peer_iss: str) -> str:
+    return f"reconcile:{peer_iss}"
+
+
+async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None:
+    """Keep what this server knows of a peer's stage, name and firewalled mode current."""
+    if card.iss != link.iss:
+        return
+    async with context.db.transaction() as session:
+        peer = await session.get(Peer, link.id)
+        if peer is None:
+            return
+        peer.name = card.name or peer.name
+        peer.stage = card.stage.value
+        peer.firewalled_mode = card.firewalled_mode
+    peers.forget_links(context)
+
+
+async def exchange_cards(context: Context, client: PeerClient) -> None:
+    me = await get_identity(context.db, context.cipher)
+    response = await client.call("POST", "/hello", peers.card_of(me))
+    try:
+        await apply_card(context, client.link, ServerCard.model_validate(response.json()))
+    except ValidationError:
+        log.warning("%s answered hello with a card ODS cannot read", client.link.name)
+
+
+async def inventory(context: Context) -> Inventory:
+    """What this server offers its peers: its published packages and its tombstones."""
+    return Inventory(
+        packages=await replication.published_cards(context),
+        tombstones=await tombstones.propagated(context),
+    )
+
+
+async def reconcile_with(context: Context, link: PeerLink) -> int:
+    """Fetch what the peer has and this server lacks; offer it what it lacks.
+
+    Returns how many fetches were queued.
+    """
+    client = PeerClient(context.http, context.iss, link)
+    try:
+        await exchange_cards(context, client)
+        inventory = Inventory.model_validate((await client.call("GET", "/packages")).json())
+    except OdsError as exc:
+        await peers.record_failure(context, link.id, exc)
+        raise jobs.RetryLater(exc.message) from None
+    except ValidationError:
+        raise jobs.RetryLater(f"{link.name} sent an inventory ODS cannot read") from None
+    await tombstones.accept_all(context, link, inventory.tombstones)
+    me = await get_identity(context.db, context.cipher)
+    wanted = [p for p in inventory.packages if me.stage.accepts(Stage(p.stage))]
+    keys = []
+    async with context.db.transaction() as session:
+        uuids = [p.uuid for p in wanted]
+        known = set(
+            (await session.execute(select(Package.uuid).where(Package.uuid.in_(uuids)))).scalars()
+        )
+        buried = set(
+            (
+                await session.execute(select(Tombstone.uuid).where(Tombstone.uuid.in_(uuids)))
+            ).scalars()
+        )
+        for package in wanted:
+            if package.uuid in known or package.uuid in buried:
+                continue
+            key = fetch_key(package.uuid)
+            await jobs.add_job(session, "fetch", key, {"uuid": package.uuid, "peer": link.iss})
+            keys.append(key)
+    await jobs.dispatch(context, keys)
+    offered = await replication.offer_missing(context, link, inventory)
+    if keys or offered:
+        log.info(
+            "reconciling with %s: fetching %d package(s), offering %d",
+            link.name,
+            len(keys),
+            offered,
+        )
+    return len(keys)
+
+
+@jobs.job("reconcile", max_attempts=3)
+async def reconcile_job(context: Context, payload: dict[str, Any]) -> None:
+    link = await peers.link_by_iss(context, payload["peer"])
+    if link is not None:
+        await reconcile_with(context, link)
+
+
+async def reconcile_soon(context: Context, peer_iss: str) -> None:
+    """Reconcile with one peer now, e.g. right after registering with it."""
+    await jobs.submit(context, "reconcile", reconcile_key(peer_iss), {"peer": peer_iss})
+
+
+async def reconcile_all(context: Context) -> None:
+    for link in await peers.links(context):
+        if link.firewalled_mode:
+            continue  # it cannot be reached; it polls this server instead
+        await jobs.submit(context, "reconcile", reconcile_key(link.iss), {"peer": link.iss})
+
+
+class Scheduler:
+    """Starts reconciliation at start-up and on its interval, and reclaims abandoned jobs."""
+
+    def __init__(self, context: Context, reconcile_every: float, poll_every: float) -> None:
+        self.context = context
+        self.reconcile_every = reconcile_every
+        self.poll_every = poll_every
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ods scheduler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        last = 0.0
+        while True:
+            try:
+                me = await get_identity(self.context.db, self.context.cipher)
+                every = self.poll_every if me.firewalled_mode else self.reconcile_every
+                if time.monotonic() - last >= every or last == 0.0:
+                    last = time.monotonic()
+                    await reconcile_all(self.context)
+                await jobs.resume_jobs(self.context, reclaim_all_running=False)
+                await peers.prune_nonces(self.context)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("scheduler tick failed")
+            await asyncio.sleep(TICK_SECONDS)

@@ -1,0 +1,185 @@
+"""Deletes and replacements across the mesh: tombstones.
+
+When an admin deletes a package version, or uploads a replacement for it,
+the version's uuid is recorded as a tombstone. Tombstones travel like new
+packages do: pushed to every peer (`POST /api/ods/forget`), relayed by each
+server that learns of one, and listed in the inventory that reconciliation
+and polling read. A server that learns of a tombstone deletes that version
+if it has it, stops fetching it, and never takes it again.
+
+Versions that lose a conflict (see `fetch.resolve`) get a tombstone of
+their own reason, `superseded`, which stays local: nobody deleted them, and
+a server that cannot take the winner keeps what it has.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ods.core.errors import Conflict, NotFound, OdsError
+from ods.core.humanize import timestamp
+from ods.core.models import Package, Tombstone
+from ods.jobs import runner as jobs
+from ods.mesh import fetch, peers
+from ods.mesh.protocol.client import PeerClient, PeerLink
+from ods.mesh.protocol.wire import TombstoneCard
+from ods.packages import service
+from ods.packages.schemas import Status
+from ods.server.identity import get_identity
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+log = logging.getLogger(__name__)
+
+PROPAGATED = ("deleted", "replaced")
+
+
+async def cards(session: AsyncSession, rows: Sequence[Tombstone]) -> list[TombstoneCard]:
+    """Tombstones as peers see them, each with the version that replaced it, if any."""
+    successors = {
+        replaces: (uuid, stage)
+        for replaces, uuid, stage in (
+            await session.execute(
+                select(Package.replaces, Package.uuid, Package.stage).where(
+                    Package.replaces.in_([row.uuid for row in rows])
+                )
+            )
+        ).all()
+    }
+    found = []
+    for row in rows:
+        successor, stage = successors.get(row.uuid, (None, None))
+        found.append(
+            TombstoneCard.model_validate(
+                {
+                    "uuid": row.uuid,
+                    "filename": row.filename,
+                    "reason": row.reason,
+                    "created_ts": timestamp(row.created),
+                    "replaced_by": successor,
+                    "replaced_by_stage": stage,
+                }
+            )
+        )
+    return found
+
+
+async def propagated(context: Context) -> list[TombstoneCard]:
+    """The tombstones this server passes on, oldest first."""
+    async with context.db.session() as session:
+        rows = (
+            await session.execute(
+                select(Tombstone)
+                .where(Tombstone.reason.in_(PROPAGATED))
+                .order_by(Tombstone.created, Tombstone.uuid)
+            )
+        ).scalars()
+        return await cards(session, list(rows))
+
+
+async def is_buried(context: Context, uuid: str) -> bool:
+    async with context.db.session() as session:
+        return await session.get(Tombstone, uuid) is not None
+
+
+def forget_key(uuid: str, peer_iss: str) -> str:
+    return f"forget:{uuid}:{peer_iss}"
+
+
+async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) -> int:
+    """Queue the tombstone of `uuid` to every peer that is pushed to."""
+    keys = []
+    async with context.db.transaction() as session:
+        for link in await peers.links(context):
+            if link.iss == skip_iss or link.firewalled_mode:
+                continue
+            key = forget_key(uuid, link.iss)
+            await jobs.add_job(session, "forget", key, {"uuid": uuid, "peer": link.iss})
+            keys.append(key)
+    await jobs.dispatch(context, keys)
+    return len(keys)
+
+
+@jobs.job("forget", max_attempts=12)
+async def forget_job(context: Context, payload: dict[str, Any]) -> None:
+    link = await peers.link_by_iss(context, payload["peer"])
+    if link is None:
+        return
+    async with context.db.session() as session:
+        tombstone = await session.get(Tombstone, payload["uuid"])
+        if tombstone is None:
+            return
+        [found] = await cards(session, [tombstone])
+        body = found.model_dump(mode="json")
+    client = PeerClient(context.http, context.iss, link)
+    try:
+        await client.call("POST", "/forget", body)
+    except OdsError as exc:
+        await peers.record_failure(context, link.id, exc)
+        raise
+    await peers.record_contact(context, link.id, None)
+
+
+async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> bool:
+    """Apply a peer's tombstone here and pass it on. False if it was known already.
+
+    Raises Conflict while the version is being published here; the sender
+    retries later.
+    """
+    if await is_buried(context, tombstone.uuid):
+        return False
+    if await _replacement_follows(context, link, tombstone):
+        await announce(context, tombstone.uuid, skip_iss=link.iss)
+        return True
+    verb = "replaced" if tombstone.reason == "replaced" else "deleted"
+    try:
+        await service.delete_package(
+            context.db,
+            context.files,
+            tombstone.uuid,
+            None,
+            by_uuid=True,
+            reason=tombstone.reason,
+            message=f"{tombstone.filename} {verb} on {link.name}: removed here too",
+        )
+    except NotFound:
+        async with context.db.transaction() as session:
+            await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason)
+    context.chunk_sources.clear()
+    await announce(context, tombstone.uuid, skip_iss=link.iss)
+    return True
+
+
+async def accept_all(context: Context, link: PeerLink, tombstones: list[TombstoneCard]) -> int:
+    """Apply a peer's tombstones (from its inventory); how many were new here."""
+    new = 0
+    for tombstone in tombstones:
+        try:
+            new += await accept(context, link, tombstone)
+        except Conflict as exc:
+            log.info("tombstone from %s waits: %s", link.name, exc.message)
+    return new
+
+
+async def _replacement_follows(context: Context, link: PeerLink, tombstone: TombstoneCard) -> bool:
+    """For a replaced version this server serves and will take the successor of:
+    keep serving it, fetch the successor, and let it take the old one's place.
+    """
+    if tombstone.reason != "replaced" or tombstone.replaced_by is None:
+        return False
+    me = await get_identity(context.db, context.cipher)
+    if tombstone.replaced_by_stage is None or not me.stage.accepts(tombstone.replaced_by_stage):
+        return False
+    async with context.db.transaction() as session:
+        status = await session.scalar(select(Package.status).where(Package.uuid == tombstone.uuid))
+        if status != Status.PUBLIC.value:
+            return False
+        await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason)
+    await fetch.want(context, link, tombstone.replaced_by)
+    return True

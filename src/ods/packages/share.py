@@ -1,0 +1,151 @@
+"""Package downloads: `GET`/`HEAD /share/{filename}` with Range, ETag and Last-Modified."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from email.utils import formatdate
+from pathlib import Path
+from stat import S_ISREG
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from starlette.types import Receive, Scope, Send
+
+from ods.accounts.service import authenticate
+from ods.core.errors import NotFound, Unauthorized
+from ods.packages.naming import check_filename
+from ods.packages.ranges import honoured_range
+from ods.packages.service import find_public
+from ods.web.deps import ContextDep, bearer
+from ods.web.errors import ErrorBody
+
+router = APIRouter(tags=["downloads"])
+
+
+async def share_access(
+    context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    if not context.settings.share_requires_login:
+        return
+    if credentials is None:
+        raise Unauthorized("Downloads need a token on this server (ODS_SHARE_REQUIRES_LOGIN).")
+    await authenticate(context.db, credentials.credentials)
+
+
+DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}}, "description": "The package"},
+    206: {"description": "The requested range"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    400: {"model": ErrorBody, "description": "Not a valid package filename"},
+    401: {"model": ErrorBody, "description": "No valid token (ODS_SHARE_REQUIRES_LOGIN)"},
+    404: {"model": ErrorBody, "description": "No published package of that name"},
+    416: {"model": ErrorBody, "description": "Range outside the file"},
+}
+
+
+@router.head(
+    "/share/{filename}",
+    operation_id="download_package_headers",
+    dependencies=[Depends(share_access)],
+    response_class=FileResponse,
+    responses=DOWNLOAD_RESPONSES,
+)
+async def download_headers(
+    filename: str,
+    request: Request,
+    context: ContextDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The headers a download would have (size, ETag, Last-Modified), without the body."""
+    return await download(filename, request, context, if_none_match)
+
+
+@router.get(
+    "/share/{filename}",
+    operation_id="download_package",
+    dependencies=[Depends(share_access)],
+    response_class=FileResponse,
+    responses=DOWNLOAD_RESPONSES,
+)
+async def download(
+    filename: str,
+    request: Request,
+    context: ContextDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A published package. The ETag is the file's SHA1."""
+    check_filename(filename)
+    package = await find_public(context.db, filename)
+    path = context.files.published(filename)
+    try:
+        stat = await asyncio.to_thread(os.stat, path) if package is not None else None
+    except FileNotFoundError:
+        stat = None
+    if package is None or stat is None or not S_ISREG(stat.st_mode):
+        raise NotFound(f"No published package named {filename!r}.")
+    etag = f'"{package.sha1}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if if_none_match and matches(if_none_match, package.sha1):
+        return Response(status_code=304, headers=headers)
+    if context.settings.accel_redirect:
+        headers["X-Accel-Redirect"] = context.settings.accel_redirect + quote(filename)
+        headers["Content-Disposition"] = attachment(filename)
+        return Response(headers=headers, media_type="application/octet-stream")
+    last_modified = formatdate(stat.st_mtime, usegmt=True)
+    served_range = honoured_range(
+        request.headers.get("range"),
+        stat.st_size,
+        if_range=request.headers.get("if-range"),
+        validators=(etag, last_modified),
+    )
+    return PackageFileResponse(
+        path,
+        served_range,
+        stat_result=stat,
+        headers=headers,
+        media_type="application/octet-stream",
+        filename=filename,
+        content_disposition_type="attachment",
+    )
+
+
+def matches(if_none_match: str, sha1: str) -> bool:
+    """If-None-Match compares weakly: `*`, `"<sha1>"` and `W/"<sha1>"` all match."""
+    for tag in if_none_match.split(","):
+        tag = tag.strip()
+        if tag == "*" or tag.removeprefix("W/") == f'"{sha1}"':
+            return True
+    return False
+
+
+def attachment(filename: str) -> str:
+    """The Content-Disposition FileResponse sends, for the X-Accel-Redirect answer."""
+    quoted = quote(filename)
+    if quoted == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename*=utf-8''{quoted}"
+
+
+class PackageFileResponse(FileResponse):
+    """Serves the range `honoured_range` settled on, not the raw Range header: Starlette
+    would answer a range ODS ignores with a plain-text 400, and a list with one part
+    outside the file with 416."""
+
+    def __init__(self, path: Path, served_range: str | None, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self.served_range = served_range
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name.lower() not in (b"range", b"if-range")
+        ]
+        if self.served_range is not None:
+            headers.append((b"range", self.served_range.encode("latin-1")))
+        await super().__call__({**scope, "headers": headers}, receive, send)

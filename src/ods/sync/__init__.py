@@ -1,1 +1,0 @@
-"""Mesh replication: peer registration, signed peer API, jobs, reconciliation."""

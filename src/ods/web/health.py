@@ -1,0 +1,50 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, ConfigDict
+
+from ods.core.errors import Unavailable
+from ods.web.deps import ContextDep
+from ods.web.errors import ErrorBody
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+    status: str
+
+
+@router.get("/healthz", operation_id="healthz")
+async def healthz() -> Health:
+    """200 while the process is up."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/readyz",
+    operation_id="readyz",
+    responses={503: {"model": ErrorBody, "description": "The database does not answer"}},
+)
+async def readyz(context: ContextDep) -> Health:
+    """200 only when the database answers."""
+    try:
+        await context.db.ping()
+    except Exception as exc:
+        raise Unavailable(f"The database does not answer: {type(exc).__name__}.") from None
+    return Health(status="ready")
+
+
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+async def metrics(context: ContextDep) -> Response:
+    """Prometheus metrics: requests, bytes served, jobs, queue depth."""
+    return Response(context.metrics.render(), media_type=CONTENT_TYPE_LATEST)

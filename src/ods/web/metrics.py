@@ -1,0 +1,42 @@
+"""Counts every HTTP response, and the package bytes in it, into `Metrics`.
+
+The middleware counts bytes as they are sent, whatever sends them.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ods.core.metrics import Metrics
+
+
+def served_to(path: str) -> str | None:
+    if path.startswith("/share/"):
+        return "clients"
+    if path.startswith("/api/ods/packages/") and ("/chunks/" in path or path.endswith("/chunks")):
+        return "peers"
+    return None
+
+
+class MetricsMiddleware:
+    """Counts every HTTP response and the package bytes in it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        to = served_to(scope["path"])
+        method = scope["method"]
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.metrics.requests.labels(method, str(message["status"])).inc()
+            elif to is not None and message["type"] == "http.response.body":
+                self.metrics.bytes_served.labels(to).inc(len(message.get("body", b"")))
+            await send(message)
+
+        await self.app(scope, receive, counting_send)

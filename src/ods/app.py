@@ -23,7 +23,7 @@ from ods.jobs.queue import InProcessQueue
 from ods.jobs.runner import resume_jobs
 from ods.mesh import admin_endpoints as network
 from ods.mesh import peer_endpoints as peer
-from ods.mesh.reconcile import Scheduler
+from ods.mesh.scheduler import Scheduler
 from ods.packages import endpoints as packages
 from ods.packages import share
 from ods.packages.service import recover

@@ -13,12 +13,13 @@ from ods.core.config import ConfigError, Settings
 from ods.core.context import Context
 from ods.jobs.queue import ARQ_FUNCTION
 from ods.jobs.runner import resume_jobs, run_job
-from ods.mesh import fetch, reconcile, replication, tombstones
+from ods.mesh import outbound, reconcile, tombstones
+from ods.mesh.inbound import download
 
 log = logging.getLogger(__name__)
 
 # Importing these registers their job kinds.
-JOB_MODULES = (fetch, reconcile, replication, tombstones)
+JOB_MODULES = (download, outbound, reconcile, tombstones)
 JOB_TIMEOUT_SECONDS = 6 * 3600
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from ods.core.stages import Stage
-from ods.mesh import replication, tombstones
+from ods.mesh import outbound, tombstones
 from ods.packages import service
 from ods.packages.schemas import PackageOut, Status, UploadResult
 
@@ -44,7 +44,7 @@ async def upload(
     if result.replaced_uuid is not None:
         context.chunk_sources.clear()
         await tombstones.announce(context, result.replaced_uuid)
-    await replication.announce(context, result.uuid)
+    await outbound.announce(context, result.uuid)
     return result
 
 
@@ -57,5 +57,5 @@ async def delete(context: Context, ref: str, actor: str) -> None:
 async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> PackageOut:
     changed = await service.change_stage(context.db, ref, stage, actor)
     if changed.status == Status.PUBLIC:
-        await replication.announce(context, changed.uuid)
+        await outbound.announce(context, changed.uuid)
     return changed

@@ -11,9 +11,7 @@ current stage and firewalled mode.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -23,8 +21,9 @@ from ods.core.errors import OdsError
 from ods.core.models import Package, Peer, Tombstone
 from ods.core.stages import Stage
 from ods.jobs import runner as jobs
-from ods.mesh import peers, replication, tombstones
-from ods.mesh.fetch import fetch_key
+from ods.mesh import outbound, serving, tombstones
+from ods.mesh.inbound.download import fetch_key
+from ods.mesh.peers import links, registration
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import Inventory, ServerCard
 from ods.server.identity import get_identity
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 log = logging.getLogger(__name__)
-
-TICK_SECONDS = 5.0
 
 
 def reconcile_key(peer_iss: str) -> str:
@@ -52,12 +49,12 @@ async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None
         peer.name = card.name or peer.name
         peer.stage = card.stage.value
         peer.firewalled_mode = card.firewalled_mode
-    peers.forget_links(context)
+    links.forget_links(context)
 
 
 async def exchange_cards(context: Context, client: PeerClient) -> None:
     me = await get_identity(context.db, context.cipher)
-    response = await client.call("POST", "/hello", peers.card_of(me))
+    response = await client.call("POST", "/hello", registration.server_card(me))
     try:
         await apply_card(context, client.link, ServerCard.model_validate(response.json()))
     except ValidationError:
@@ -67,7 +64,7 @@ async def exchange_cards(context: Context, client: PeerClient) -> None:
 async def inventory(context: Context) -> Inventory:
     """What this server offers its peers: its published packages and its tombstones."""
     return Inventory(
-        packages=await replication.published_cards(context),
+        packages=await serving.published_cards(context),
         tombstones=await tombstones.propagated(context),
     )
 
@@ -82,7 +79,7 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
         await exchange_cards(context, client)
         inventory = Inventory.model_validate((await client.call("GET", "/packages")).json())
     except OdsError as exc:
-        await peers.record_failure(context, link.id, exc)
+        await links.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     except ValidationError:
         raise jobs.RetryLater(f"{link.name} sent an inventory ODS cannot read") from None
@@ -107,7 +104,7 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
             await jobs.add_job(session, "fetch", key, {"uuid": package.uuid, "peer": link.iss})
             keys.append(key)
     await jobs.dispatch(context, keys)
-    offered = await replication.offer_missing(context, link, inventory)
+    offered = await outbound.offer_missing(context, link, inventory)
     if keys or offered:
         log.info(
             "reconciling with %s: fetching %d package(s), offering %d",
@@ -120,7 +117,7 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
 
 @jobs.job("reconcile", max_attempts=3)
 async def reconcile_job(context: Context, payload: dict[str, Any]) -> None:
-    link = await peers.link_by_iss(context, payload["peer"])
+    link = await links.link_by_iss(context, payload["peer"])
     if link is not None:
         await reconcile_with(context, link)
 
@@ -131,42 +128,7 @@ async def reconcile_soon(context: Context, peer_iss: str) -> None:
 
 
 async def reconcile_all(context: Context) -> None:
-    for link in await peers.links(context):
+    for link in await links.links(context):
         if link.firewalled_mode:
             continue  # it cannot be reached; it polls this server instead
         await jobs.submit(context, "reconcile", reconcile_key(link.iss), {"peer": link.iss})
-
-
-class Scheduler:
-    """Starts reconciliation at start-up and on its interval, and reclaims abandoned jobs."""
-
-    def __init__(self, context: Context, reconcile_every: float, poll_every: float) -> None:
-        self.context = context
-        self.reconcile_every = reconcile_every
-        self.poll_every = poll_every
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ods scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        last = 0.0
-        while True:
-            try:
-                me = await get_identity(self.context.db, self.context.cipher)
-                every = self.poll_every if me.firewalled_mode else self.reconcile_every
-                if time.monotonic() - last >= every or last == 0.0:
-                    last = time.monotonic()
-                    await reconcile_all(self.context)
-                await jobs.resume_jobs(self.context, reclaim_all_running=False)
-                await peers.prune_nonces(self.context)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler tick failed")
-            await asyncio.sleep(TICK_SECONDS)

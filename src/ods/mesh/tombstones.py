@@ -7,7 +7,7 @@ server that learns of one, and listed in the inventory that reconciliation
 and polling read. A server that learns of a tombstone deletes that version
 if it has it, stops fetching it, and never takes it again.
 
-Versions that lose a conflict (see `fetch.resolve`) get a tombstone of
+Versions that lose a conflict (see `versions.resolve`) get a tombstone of
 their own reason, `superseded`, which stays local: nobody deleted them, and
 a server that cannot take the winner keeps what it has.
 """
@@ -25,7 +25,8 @@ from ods.core.errors import Conflict, NotFound, OdsError
 from ods.core.humanize import timestamp
 from ods.core.models import Package, Tombstone
 from ods.jobs import runner as jobs
-from ods.mesh import fetch, peers
+from ods.mesh.inbound import intake
+from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import TombstoneCard
 from ods.packages import service
@@ -96,7 +97,7 @@ async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) 
     """Queue the tombstone of `uuid` to every peer that is pushed to."""
     keys = []
     async with context.db.transaction() as session:
-        for link in await peers.links(context):
+        for link in await links.links(context):
             if link.iss == skip_iss or link.firewalled_mode:
                 continue
             key = forget_key(uuid, link.iss)
@@ -108,7 +109,7 @@ async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) 
 
 @jobs.job("forget", max_attempts=12)
 async def forget_job(context: Context, payload: dict[str, Any]) -> None:
-    link = await peers.link_by_iss(context, payload["peer"])
+    link = await links.link_by_iss(context, payload["peer"])
     if link is None:
         return
     async with context.db.session() as session:
@@ -121,9 +122,9 @@ async def forget_job(context: Context, payload: dict[str, Any]) -> None:
     try:
         await client.call("POST", "/forget", body)
     except OdsError as exc:
-        await peers.record_failure(context, link.id, exc)
+        await links.record_failure(context, link.id, exc)
         raise
-    await peers.record_contact(context, link.id, None)
+    await links.record_contact(context, link.id, None)
 
 
 async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> bool:
@@ -181,5 +182,5 @@ async def _replacement_follows(context: Context, link: PeerLink, tombstone: Tomb
         if status != Status.PUBLIC.value:
             return False
         await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason)
-    await fetch.want(context, link, tombstone.replaced_by)
+    await intake.want(context, link, tombstone.replaced_by)
     return True

@@ -136,6 +136,7 @@ async def test_events_newest_first_with_limit_and_kind(admin_client: httpx.Async
             "message",
             "actor",
             "package_uuid",
+            "data",
         }
         assert item["created_ts"] == timestamp(dt.datetime.fromisoformat(item["created"]))
     changed = await admin_client.get("/api/admin/events", params={"kind": "user.password_changed"})

@@ -31,6 +31,7 @@ CONSOLE: dict[str, str] = {
     "get_system": "Admin tab, System card (refreshed every 3 s)",
     "list_events": "Events tab (and the recent events the live stream starts from)",
     "stream_events": "Live indicator in the top bar; Events tab; live refresh of every tab",
+    "list_event_kinds": "Events tab, Kind filter (each kind's description) and event data fields",
     "create_package": "Packages tab, Upload card; Replace dialog",
     "list_packages": "Packages tab, package list with search and stage/status filters",
     "get_package": "Packages tab, Details dialog with chunk digests",

@@ -33,7 +33,8 @@ from ods.core.db import Database
 from ods.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ods.core.humanize import iso, timestamp
 from ods.core.models import Token, User, utcnow
-from ods.events.log import record_event
+from ods.events import catalogue
+from ods.events.log import record
 
 TOKEN_PREFIX = "ods_"  # noqa: S105 - a prefix, not a secret
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
@@ -127,7 +128,12 @@ async def create_user(db: Database, body: UserCreate, actor: str | None = None) 
         except IntegrityError:
             # Another request created the same name between the check and the insert.
             raise Conflict(f"A user named {body.username!r} exists already.") from None
-        await record_event(session, "user.created", f"User {body.username} created", actor=actor)
+        created = catalogue.UserCreated(
+            username=user.username,
+            role=body.role,
+            must_change_password=body.must_change_password,
+        )
+        await record(session, created, actor=actor)
         return user_out(user)
 
 
@@ -170,7 +176,13 @@ async def update_user(db: Database, user_id: int, body: UserUpdate, actor: str) 
             await session.execute(delete(Token).where(Token.user_id == user.id))
         if body.must_change_password is not None:
             user.must_change_password = body.must_change_password
-        await record_event(session, "user.updated", f"User {user.username} updated", actor=actor)
+        updated = catalogue.UserUpdated(
+            username=user.username,
+            role=Role(user.role),
+            must_change_password=user.must_change_password,
+            password_reset=password_hash is not None,
+        )
+        await record(session, updated, actor=actor)
         return user_out(user)
 
 
@@ -184,8 +196,10 @@ async def delete_user(db: Database, user_id: int, principal: Principal) -> None:
         if user.role == Role.ADMIN.value and not await _admins_left(session, user.id):
             raise Conflict("This is the last admin; make another user admin first.")
         await session.delete(user)
-        await record_event(
-            session, "user.deleted", f"User {user.username} deleted", actor=principal.username
+        await record(
+            session,
+            catalogue.UserDeleted(username=user.username, role=Role(user.role)),
+            actor=principal.username,
         )
 
 
@@ -216,11 +230,8 @@ async def login(
     if not await verify_password(user.password_hash if user else None, password) or not user:
         throttle.failed(username, address)
         async with db.transaction() as session:
-            await record_event(
-                session,
-                "login.failed",
-                f"Failed login for {username!r} from {address}",
-                actor=username,
+            await record(
+                session, catalogue.LoginFailed(username=username, address=address), actor=username
             )
         raise Unauthorized("Wrong username or password.")
     throttle.succeeded(username, address)
@@ -294,8 +305,10 @@ async def change_password(
                 Token.id != principal.token_id,
             )
         )
-        await record_event(
-            session, "user.password_changed", "Password changed", actor=principal.username
+        await record(
+            session,
+            catalogue.UserPasswordChanged(username=stored.username),
+            actor=principal.username,
         )
 
 
@@ -317,9 +330,12 @@ async def create_api_token(db: Database, principal: Principal, body: TokenCreate
         )
         session.add(token)
         await session.flush()
-        await record_event(
-            session, "token.created", f"API token {body.name!r} created", actor=principal.username
+        created = catalogue.TokenCreated(
+            name=body.name,
+            username=principal.username,
+            expires=iso_or_none(expires),
         )
+        await record(session, created, actor=principal.username)
         return TokenCreated(token=raw, **token_out(token).model_dump())
 
 
@@ -337,10 +353,15 @@ async def revoke_token(db: Database, principal: Principal, token_id: int) -> Non
         mine = token is not None and token.user_id == principal.user_id
         if token is None or not (mine or principal.role == Role.ADMIN):
             raise NotFound(f"No token with id {token_id}.")
-        await session.delete(token)
-        await record_event(
-            session, "token.revoked", f"Token {token.name!r} revoked", actor=principal.username
+        owner = await session.get(User, token.user_id)
+        assert owner is not None
+        revoked = catalogue.TokenRevoked(
+            name=token.name,
+            username=owner.username,
+            token_kind="session" if token.kind == "session" else "api",
         )
+        await session.delete(token)
+        await record(session, revoked, actor=principal.username)
 
 
 def require_role(principal: Principal, role: Role) -> None:

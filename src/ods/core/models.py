@@ -119,6 +119,8 @@ class Event(Base):
     message: Mapped[str] = mapped_column(Text)
     actor: Mapped[str | None] = mapped_column(String(150))
     package_uuid: Mapped[str | None] = mapped_column(String(36))
+    # The kind's data (ods.events.catalogue) as JSON; NULL for events recorded before it.
+    data: Mapped[str | None] = mapped_column(Text)
 
 
 class Job(Base):

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from ods.events import kinds
 from ods.events import log as event_log
 from ods.events.log import EVENT_EXAMPLE, EventFollower, EventList, EventOut
 from ods.web.deps import ContextDep, current_user
@@ -61,10 +62,16 @@ class EventStreamResponse(StreamingResponse):
 async def list_events(
     context: ContextDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    kind: Annotated[str | None, Query(max_length=64)] = None,
+    kind: Annotated[kinds.KindName | None, Query(description="Only events of this kind.")] = None,
 ) -> EventList:
     """Recent events, newest first."""
     return EventList(items=await event_log.recent_events(context.db, limit, kind))
+
+
+@router.get("/events/kinds", operation_id="list_event_kinds")
+async def list_event_kinds() -> kinds.EventKindList:
+    """Every kind of event: what it means, and the fields of its `data`."""
+    return kinds.EventKindList(items=kinds.catalogue())
 
 
 @router.get(

@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.db import Database
 from ods.core.humanize import iso, timestamp
 from ods.core.models import Event
+from ods.core.stages import Stage
+from ods.events.catalogue import EventData, PackageUploaded
+from ods.packages.schemas import Status
+
+# A real catalogue event, so the API's example stays true to the catalogue.
+EXAMPLE_UPLOAD = PackageUploaded(
+    uuid="28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    filename="NoMAD.pkg",
+    stage=Stage.PROD,
+    status=Status.PUBLISHING,
+    file_size=3438044,
+    sha1="3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345",
+    sha256="9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+)
 
 EVENT_EXAMPLE: dict[str, Any] = {
     "id": 42,
     "created": "2026-11-22T09:00:00",
     "created_ts": 1795338000,
-    "kind": "package.uploaded",
-    "message": "NoMAD.pkg uploaded (Prod)",
+    "kind": EXAMPLE_UPLOAD.kind,
+    "message": EXAMPLE_UPLOAD.message(),
     "actor": "admin",
-    "package_uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    "package_uuid": EXAMPLE_UPLOAD.package_uuid,
+    "data": EXAMPLE_UPLOAD.model_dump(mode="json"),
 }
 
 
@@ -34,6 +50,10 @@ class EventOut(BaseModel):
     message: str
     actor: str | None
     package_uuid: str | None
+    data: dict[str, Any] = Field(
+        description="The kind's data (GET /api/admin/events/kinds lists its fields); "
+        "empty for events recorded before ODS kept data."
+    )
 
 
 class EventList(BaseModel):
@@ -42,15 +62,17 @@ class EventList(BaseModel):
     items: list[EventOut]
 
 
-async def record_event(
-    session: AsyncSession,
-    kind: str,
-    message: str,
-    *,
-    actor: str | None = None,
-    package_uuid: str | None = None,
-) -> None:
-    session.add(Event(kind=kind, message=message, actor=actor, package_uuid=package_uuid))
+async def record(session: AsyncSession, event: EventData, *, actor: str | None = None) -> None:
+    """Add `event` to the log in the caller's transaction: it is kept if the change commits."""
+    session.add(
+        Event(
+            kind=event.kind,
+            message=event.message(),
+            data=event.model_dump_json(),
+            actor=actor,
+            package_uuid=event.package_uuid,
+        )
+    )
 
 
 def event_out(row: Event) -> EventOut:
@@ -62,6 +84,7 @@ def event_out(row: Event) -> EventOut:
         message=row.message,
         actor=row.actor,
         package_uuid=row.package_uuid,
+        data=json.loads(row.data) if row.data else {},
     )
 
 

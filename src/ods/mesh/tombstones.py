@@ -138,7 +138,6 @@ async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> 
     if await _replacement_follows(context, link, tombstone):
         await announce(context, tombstone.uuid, skip_iss=link.iss)
         return True
-    verb = "replaced" if tombstone.reason == "replaced" else "deleted"
     try:
         await service.delete_package(
             context.db,
@@ -147,7 +146,8 @@ async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> 
             None,
             by_uuid=True,
             reason=tombstone.reason,
-            message=f"{tombstone.filename} {verb} on {link.name}: removed here too",
+            peer=link.name,
+            peer_iss=link.iss,
         )
     except NotFound:
         async with context.db.transaction() as session:

@@ -19,7 +19,15 @@ from ods.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from ods.core.humanize import iso, size_hr, timestamp
 from ods.core.models import Chunk, Package, Peer, Tombstone, utcnow
 from ods.core.stages import Stage
-from ods.events.log import record_event
+from ods.events.catalogue import (
+    DeleteReason,
+    PackageDeleted,
+    PackageReplaced,
+    PackageStageChanged,
+    PackageUploaded,
+    package_facts,
+)
+from ods.events.log import record
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.progress import DOWNLOADS
 from ods.packages.schemas import (
@@ -258,14 +266,13 @@ async def publish_upload(
             package.status_reason = None
             await session.flush()
             await _insert_chunks(session, _chunk_rows(package.id, form))
-            verb = "replaced" if replaced else "uploaded"
-            await record_event(
-                session,
-                f"package.{verb}",
-                f"{form.filename} {verb} ({stage.value}, {size_hr(digests.size)})",
-                actor=actor,
-                package_uuid=upload_uuid,
-            )
+            facts = package_facts(package)
+            if replaced_uuid is None:
+                await record(session, PackageUploaded(**facts), actor=actor)
+            else:
+                await record(
+                    session, PackageReplaced(**facts, replaced_uuid=replaced_uuid), actor=actor
+                )
             package_id = package.id
     except IntegrityError:
         form.staged.unlink(missing_ok=True)
@@ -305,13 +312,16 @@ async def delete_package(
     actor: str | None,
     *,
     by_uuid: bool = False,
-    reason: str = "deleted",
-    message: str = "",
+    reason: DeleteReason = "deleted",
+    peer: str | None = None,
+    peer_iss: str | None = None,
 ) -> Package:
     """Delete a package version: its row, its published or half-fetched file.
 
     A tombstone for the version is recorded in the same transaction, so the
-    mesh does not bring it back. Returns the deleted row (detached).
+    mesh does not bring it back. `peer` and `peer_iss` name the registered
+    server the delete came from, if it came from one. Returns the deleted row
+    (detached).
     """
     trash: Path | None = None
     try:
@@ -329,15 +339,15 @@ async def delete_package(
             if package.status == Status.PUBLISHING.value:
                 raise Conflict(f"{package.filename!r} is being published; try again shortly.")
             filename = package.filename
+            deleted = PackageDeleted(
+                **package_facts(package),
+                reason=reason,
+                peer=peer,
+                peer_iss=peer_iss,
+            )
             await session.delete(package)
             await bury(session, package.uuid, filename, reason)
-            await record_event(
-                session,
-                "package.deleted",
-                message or f"{filename} deleted",
-                actor=actor,
-                package_uuid=package.uuid,
-            )
+            await record(session, deleted, actor=actor)
             # Out of the share dir before the commit, so an upload of the same name
             # that publishes right after cannot have its new file removed.
             if package.status == Status.PUBLIC.value:
@@ -366,12 +376,10 @@ async def change_stage(db: Database, ref: str, stage: Stage, actor: str) -> Pack
         previous = package.stage
         if previous != stage.value:
             package.stage = stage.value
-            await record_event(
+            await record(
                 session,
-                "package.stage_changed",
-                f"{package.filename} moved from {previous} to {stage.value}",
+                PackageStageChanged(**package_facts(package), previous_stage=Stage(previous)),
                 actor=actor,
-                package_uuid=package.uuid,
             )
         return PackageOut.model_validate(package_dict(package))
 

@@ -17,7 +17,8 @@ from ods.core.db import Database
 from ods.core.errors import InvalidInput, ServerMisconfigured
 from ods.core.models import Server
 from ods.core.stages import Stage
-from ods.events.log import record_event
+from ods.events.catalogue import ServerUpdated, Setting, SettingChange
+from ods.events.log import record
 
 KEY_CONTEXT = "server.key"
 SERVER_ID = 1
@@ -185,8 +186,12 @@ async def get_identity(db: Database, cipher: FieldCipher) -> Identity:
         return _identity(await _row(session), cipher)
 
 
-def _shown(value: object) -> str:
-    return repr(str(value)) if isinstance(value, str) else str(value)
+SETTINGS: tuple[Setting, ...] = ("name", "url", "stage", "firewalled_mode")
+
+
+def _settings(identity: Identity) -> tuple[str, str, str, bool]:
+    """The settings a user can change, in the order of SETTINGS."""
+    return identity.name, identity.url, identity.stage.value, identity.firewalled_mode
 
 
 async def update_identity(
@@ -208,13 +213,20 @@ async def update_identity(
         if update.firewalled_mode is not None:
             row.firewalled_mode = update.firewalled_mode
         updated = _identity(row, cipher)
-        changes = [
-            f"{field} {_shown(getattr(current, field))} -> {_shown(getattr(updated, field))}"
-            for field in ("name", "url", "stage", "firewalled_mode")
-            if getattr(current, field) != getattr(updated, field)
-        ]
-        if changes:
-            await record_event(
-                session, "server.updated", "Server settings: " + "; ".join(changes), actor=actor
+        changes = tuple(
+            SettingChange(setting=setting, before=before, after=after)
+            for setting, before, after in zip(
+                SETTINGS, _settings(current), _settings(updated), strict=True
             )
+            if before != after
+        )
+        if changes:
+            event = ServerUpdated(
+                name=updated.name,
+                url=updated.url,
+                stage=updated.stage,
+                firewalled_mode=updated.firewalled_mode,
+                changes=changes,
+            )
+            await record(session, event, actor=actor)
         return updated

@@ -28,7 +28,8 @@ from ods.core.errors import InvalidInput, OdsError
 from ods.core.humanize import size_hr
 from ods.core.models import Package, Tombstone
 from ods.core.stages import Stage
-from ods.events.log import record_event
+from ods.events.catalogue import PackageAvailable, PackageFailed, package_facts
+from ods.events.log import record
 from ods.jobs import runner as jobs
 from ods.mesh import outbound
 from ods.mesh.inbound.chunks import fetch_chunks, in_thread
@@ -98,11 +99,8 @@ async def publish(
         assert package is not None
         package.status = Status.PUBLIC.value
         package.chunks_done = chunk_count(package.file_size)
-        await record_event(
-            session,
-            "package.available",
-            f"{manifest.filename} is available here",
-            package_uuid=package.uuid,
+        await record(
+            session, PackageAvailable(**package_facts(package), peer=link.name, peer_iss=link.iss)
         )
     return True
 
@@ -204,12 +202,7 @@ async def mark_failed(context: Context, payload: dict[str, Any], reason: str) ->
             return
         package.status = Status.FAILED.value
         package.status_reason = reason
-        await record_event(
-            session,
-            "package.failed",
-            f"{package.filename} could not be fetched: {reason}",
-            package_uuid=package.uuid,
-        )
+        await record(session, PackageFailed(**package_facts(package), reason=reason))
 
 
 @jobs.job("fetch", max_attempts=8, on_failure=mark_failed)

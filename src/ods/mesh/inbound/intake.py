@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from ods.core.models import Package, Tombstone
-from ods.events.log import record_event
+from ods.core.stages import Stage
+from ods.events.catalogue import PackageStageChanged, package_facts
+from ods.events.log import record
 from ods.jobs import runner as jobs
 from ods.mesh import outbound
 from ods.mesh.inbound.download import fetch_key
@@ -52,10 +54,13 @@ async def follow_stage_change(context: Context, link: PeerLink, note: Notificati
         if package is None or package.stage == note.stage.value:
             return False
         previous, package.stage = package.stage, note.stage.value
-        await record_event(
+        await record(
             session,
-            "package.stage_changed",
-            f"{package.filename} moved from {previous} to {note.stage.value} (from {link.name})",
-            package_uuid=package.uuid,
+            PackageStageChanged(
+                **package_facts(package),
+                previous_stage=Stage(previous),
+                peer=link.name,
+                peer_iss=link.iss,
+            ),
         )
         return package.status == Status.PUBLIC.value

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ods.core.humanize import size_hr, timestamp
+from ods.core.humanize import timestamp
 from ods.core.models import Chunk, Package, Tombstone
-from ods.events.log import record_event
+from ods.events.catalogue import PackageConflict, PackageDownloading, package_facts
+from ods.events.log import record
 from ods.jobs import runner as jobs
 from ods.mesh.protocol.client import PeerLink
 from ods.mesh.protocol.wire import PackageManifest
@@ -93,14 +94,19 @@ async def resolve(
     reason = loser_reason(manifest, other)
     if reason == "superseded":
         winner, loser = (manifest.uuid, other.uuid) if wins else (other.uuid, manifest.uuid)
-        await record_event(
-            session,
-            "package.conflict",
-            f"{manifest.filename}: two different uploads met (uuid {other.uuid} here, "
-            f"uuid {manifest.uuid} from {link.name}); the newer upload, {winner}, wins "
-            f"on every server and {loser} is set aside",
-            package_uuid=loser,
+        conflict = PackageConflict(
+            **package_facts(other),
+            incoming_uuid=manifest.uuid,
+            incoming_stage=manifest.stage,
+            incoming_file_size=manifest.file_size,
+            incoming_sha1=manifest.sha1,
+            incoming_sha256=manifest.sha256,
+            peer=link.name,
+            peer_iss=link.iss,
+            winner_uuid=winner,
+            loser_uuid=loser,
         )
+        await record(session, conflict)
     if not wins:
         await service.bury(session, manifest.uuid, manifest.filename, reason)
     return wins
@@ -155,11 +161,9 @@ async def place(context: Context, manifest: PackageManifest, link: PeerLink) -> 
         session.add(package)
         await session.flush()
         await insert_chunks(session, package.id, manifest)
-        await record_event(
+        await record(
             session,
-            "package.downloading",
-            f"{manifest.filename} ({size_hr(manifest.file_size)}) is coming from {link.name}",
-            package_uuid=manifest.uuid,
+            PackageDownloading(**package_facts(package), peer=link.name, peer_iss=link.iss),
         )
         return NewRow(package.id)
 

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from ods.core.errors import OdsError
 from ods.core.models import Peer, utcnow
 from ods.core.stages import Stage
-from ods.events.log import record_event
+from ods.events import catalogue
+from ods.events.log import record
 from ods.mesh.protocol.client import PeerLink, PeerUnreachable
 
 if TYPE_CHECKING:
@@ -90,13 +91,18 @@ async def record_contact(context: Context, peer_id: int, error: str | None) -> N
                 peer.last_contact = now
             if not peer.reachable:
                 peer.reachable = True
-                await record_event(session, "peer.reachable", f"{peer.name} is reachable again")
+                await record(
+                    session, catalogue.PeerReachable(iss=peer.iss, name=peer.name, url=peer.url)
+                )
             return
         peer.last_error = error
         peer.last_error_at = now
         if peer.reachable:
             peer.reachable = False
-            await record_event(session, "peer.unreachable", f"{peer.name}: {error}")
+            await record(
+                session,
+                catalogue.PeerUnreachable(iss=peer.iss, name=peer.name, url=peer.url, error=error),
+            )
 
 
 async def record_failure(context: Context, peer_id: int, exc: OdsError) -> None:

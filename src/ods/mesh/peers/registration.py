@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from ods.core.errors import Conflict, InvalidInput, NotFound, OdsError
 from ods.core.models import Peer, utcnow
-from ods.events.log import record_event
+from ods.events.catalogue import PeerRegistered, PeerUnregistered
+from ods.events.log import record
 from ods.mesh.peers.links import forget_links, link_by_iss, link_of, secret_context
 from ods.mesh.peers.listing import list_peers
 from ods.mesh.peers.verification import SignatureRefused, remember_nonce
@@ -129,9 +130,10 @@ async def register(context: Context, request: RegisterRequest, actor: str) -> Pe
             await session.flush()
         except IntegrityError:
             raise Conflict(f"{answer.name or url} is registered already.") from None
-        await record_event(
-            session, "peer.registered", f"Registered with {answer.name} ({url})", actor=actor
+        registered = PeerRegistered(
+            iss=answer.iss, name=answer.name, url=url, by_peer=False, re_registered=False
         )
+        await record(session, registered, actor=actor)
     forget_links(context)
     return next(p for p in await list_peers(context) if p.iss == answer.iss)
 
@@ -173,7 +175,13 @@ async def accept_registration(
         peer = (
             await session.execute(select(Peer).where(Peer.iss == registration.iss))
         ).scalar_one_or_none()
-        verb = "re-registered" if peer else "registered"
+        registered = PeerRegistered(
+            iss=registration.iss,
+            name=registration.name,
+            url=registration.url,
+            by_peer=True,
+            re_registered=peer is not None,
+        )
         if peer is None:
             peer = Peer(iss=registration.iss)
             session.add(peer)
@@ -185,11 +193,7 @@ async def accept_registration(
         peer.last_contact = utcnow()
         peer.reachable = True
         peer.last_error = None
-        await record_event(
-            session,
-            "peer.registered",
-            f"{registration.name} ({registration.url}) {verb} with this server",
-        )
+        await record(session, registered)
     forget_links(context)
     card = server_card(me)
     return RegistrationAnswer.model_validate(card | {"proof": registration_proof(secret, card)})
@@ -218,8 +222,10 @@ async def unregister(context: Context, peer_id: int, actor: str) -> None:
         log.info("could not tell %s about the unregistration: %s", link.url, exc.message)
     async with context.db.transaction() as session:
         await session.execute(delete(Peer).where(Peer.id == peer_id))
-        await record_event(
-            session, "peer.unregistered", f"Unregistered {link.name} ({link.url})", actor=actor
+        await record(
+            session,
+            PeerUnregistered(iss=link.iss, name=link.name, url=link.url, by_peer=False),
+            actor=actor,
         )
     forget_links(context)
 
@@ -227,7 +233,7 @@ async def unregister(context: Context, peer_id: int, actor: str) -> None:
 async def accept_unregistration(context: Context, link: PeerLink) -> None:
     async with context.db.transaction() as session:
         await session.execute(delete(Peer).where(Peer.id == link.id))
-        await record_event(
-            session, "peer.unregistered", f"{link.name} ({link.url}) unregistered from this server"
+        await record(
+            session, PeerUnregistered(iss=link.iss, name=link.name, url=link.url, by_peer=True)
         )
     forget_links(context)

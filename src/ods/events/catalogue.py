@@ -1,0 +1,441 @@
+"""The event catalogue: every kind of event, what it means, its data and its message.
+
+Each kind is one class. Its fields are the event's data: stored as JSON with
+the event, shown by the API, and what webhooks and email are to send. Its
+`message()` is the line the event log shows. Data names things as an admin
+knows them and never holds a password, a token, or a hash of either.
+
+`CATALOGUE` is the list of kinds; `KINDS` finds a kind's class by its name.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ods.accounts.schemas import Role
+from ods.core.humanize import size_hr
+from ods.core.models import Package
+from ods.core.stages import Stage
+from ods.packages.schemas import Status
+
+
+class EventData(BaseModel):
+    """The data of an event; each class in CATALOGUE is one kind."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ClassVar[str]
+    description: ClassVar[str]
+
+    @abstractmethod
+    def message(self) -> str:
+        """The event as one line for the event log."""
+
+    @property
+    def package_uuid(self) -> str | None:
+        """The package version the event is about, if any."""
+        return None
+
+
+# --- packages ------------------------------------------------------------------
+
+
+class PackageFacts(TypedDict):
+    """What every package event tells about its package version."""
+
+    uuid: str
+    filename: str
+    stage: Stage
+    status: Status
+    file_size: int
+    sha1: str
+    sha256: str
+
+
+def package_facts(package: Package) -> PackageFacts:
+    """A package row as the data of a package event, as it is at this moment."""
+    return PackageFacts(
+        uuid=package.uuid,
+        filename=package.filename,
+        stage=Stage(package.stage),
+        status=Status(package.status),
+        file_size=package.file_size,
+        sha1=package.sha1,
+        sha256=package.sha256,
+    )
+
+
+class PackageEvent(EventData):
+    """An event about one package version."""
+
+    uuid: str = Field(description="The package version's uuid; every upload makes a new one.")
+    filename: str = Field(description="The package's filename.")
+    stage: Stage = Field(description="The package's stage.")
+    status: Status = Field(description="The package's status here when the event was recorded.")
+    file_size: int = Field(description="The file's size in bytes.")
+    sha1: str = Field(description="The file's SHA1, in hex.")
+    sha256: str = Field(description="The file's SHA-256, in hex.")
+
+    @property
+    def package_uuid(self) -> str | None:
+        return self.uuid
+
+
+class PackageUploaded(PackageEvent):
+    kind = "package.uploaded"
+    description = "A package was uploaded to this server (recorded as it is published)."
+
+    def message(self) -> str:
+        return f"{self.filename} uploaded ({self.stage}, {size_hr(self.file_size)})"
+
+
+class PackageReplaced(PackageEvent):
+    kind = "package.replaced"
+    description = (
+        "A package was uploaded in place of another version of its filename, "
+        "which is then removed on every server."
+    )
+
+    replaced_uuid: str = Field(description="The uuid of the version it replaced.")
+
+    def message(self) -> str:
+        return f"{self.filename} replaced ({self.stage}, {size_hr(self.file_size)})"
+
+
+class PackageDownloading(PackageEvent):
+    kind = "package.downloading"
+    description = "A registered server offered a package and this server started fetching it."
+
+    peer: str = Field(description="The name of the server it is fetched from.")
+    peer_iss: str = Field(description="The iss of the server it is fetched from.")
+
+    def message(self) -> str:
+        return f"{self.filename} ({size_hr(self.file_size)}) is coming from {self.peer}"
+
+
+class PackageAvailable(PackageEvent):
+    kind = "package.available"
+    description = "A package fetched from a registered server was verified and is served here."
+
+    peer: str = Field(description="The name of the server it was fetched from.")
+    peer_iss: str = Field(description="The iss of the server it was fetched from.")
+
+    def message(self) -> str:
+        return f"{self.filename} is available here"
+
+
+class PackageStageChanged(PackageEvent):
+    kind = "package.stage_changed"
+    description = "A package moved to another stage, here or on a registered server."
+
+    previous_stage: Stage = Field(description="The stage it had before.")
+    peer: str | None = Field(
+        default=None, description="The name of the server it was moved on; null when here."
+    )
+    peer_iss: str | None = Field(
+        default=None, description="The iss of the server it was moved on; null when here."
+    )
+
+    def message(self) -> str:
+        moved = f"{self.filename} moved from {self.previous_stage} to {self.stage}"
+        return moved if self.peer is None else f"{moved} (from {self.peer})"
+
+
+DeleteReason = Literal["deleted", "replaced", "superseded"]
+
+
+class PackageDeleted(PackageEvent):
+    kind = "package.deleted"
+    description = (
+        "A package version was deleted here: by a user, or because it was deleted or "
+        "replaced on a registered server."
+    )
+
+    reason: DeleteReason = Field(
+        description="deleted (a user deleted it), replaced (a newer upload replaced it) "
+        "or superseded (it lost a conflict)."
+    )
+    peer: str | None = Field(
+        default=None,
+        description="The name of the server it was deleted or replaced on; null when here.",
+    )
+    peer_iss: str | None = Field(
+        default=None,
+        description="The iss of the server it was deleted or replaced on; null when here.",
+    )
+
+    def message(self) -> str:
+        if self.peer is None:
+            return f"{self.filename} deleted"
+        verb = "replaced" if self.reason == "replaced" else "deleted"
+        return f"{self.filename} {verb} on {self.peer}: removed here too"
+
+
+class PackageFailed(PackageEvent):
+    kind = "package.failed"
+    description = "Fetching a package from the registered servers gave up; it stays Failed."
+
+    reason: str = Field(description="Why the fetch gave up.")
+
+    def message(self) -> str:
+        return f"{self.filename} could not be fetched: {self.reason}"
+
+
+class PackageConflict(PackageEvent):
+    kind = "package.conflict"
+    description = (
+        "Two different uploads of one filename met: the newer wins on every server, the other "
+        "is set aside. The package fields describe the version this server had."
+    )
+
+    incoming_uuid: str = Field(description="The uuid of the version a registered server offered.")
+    incoming_stage: Stage = Field(description="The offered version's stage.")
+    incoming_file_size: int = Field(description="The offered version's size in bytes.")
+    incoming_sha1: str = Field(description="The offered version's SHA1, in hex.")
+    incoming_sha256: str = Field(description="The offered version's SHA-256, in hex.")
+    peer: str = Field(description="The name of the server that offered it.")
+    peer_iss: str = Field(description="The iss of the server that offered it.")
+    winner_uuid: str = Field(description="The uuid of the version that wins (the newer upload).")
+    loser_uuid: str = Field(description="The uuid of the version set aside.")
+
+    @property
+    def package_uuid(self) -> str | None:
+        return self.loser_uuid
+
+    def message(self) -> str:
+        return (
+            f"{self.filename}: two different uploads met (uuid {self.uuid} here, "
+            f"uuid {self.incoming_uuid} from {self.peer}); the newer upload, "
+            f"{self.winner_uuid}, wins on every server and {self.loser_uuid} is set aside"
+        )
+
+
+# --- registered servers --------------------------------------------------------
+
+
+class PeerEvent(EventData):
+    """An event about another ODS this one is, or was, registered with."""
+
+    iss: str = Field(description="The server's iss, its permanent identity.")
+    name: str = Field(description="The server's name (may be empty).")
+    url: str = Field(description="The server's address.")
+
+
+class PeerRegistered(PeerEvent):
+    kind = "peer.registered"
+    description = "This server and another one registered with each other."
+
+    by_peer: bool = Field(
+        description="True when the other server registered with this one; "
+        "false when a user here registered with it."
+    )
+    re_registered: bool = Field(
+        description="True when the other server was registered already and registered again."
+    )
+
+    def message(self) -> str:
+        if not self.by_peer:
+            return f"Registered with {self.name} ({self.url})"
+        verb = "re-registered" if self.re_registered else "registered"
+        return f"{self.name} ({self.url}) {verb} with this server"
+
+
+class PeerUnregistered(PeerEvent):
+    kind = "peer.unregistered"
+    description = "This server and another one are no longer registered with each other."
+
+    by_peer: bool = Field(
+        description="True when the other server unregistered; false when a user here did."
+    )
+
+    def message(self) -> str:
+        if self.by_peer:
+            return f"{self.name} ({self.url}) unregistered from this server"
+        return f"Unregistered {self.name} ({self.url})"
+
+
+class PeerReachable(PeerEvent):
+    kind = "peer.reachable"
+    description = "A registered server that did not answer answers again."
+
+    def message(self) -> str:
+        return f"{self.name} is reachable again"
+
+
+class PeerUnreachable(PeerEvent):
+    kind = "peer.unreachable"
+    description = "A registered server stopped answering; exchanges with it are retried."
+
+    error: str = Field(description="What went wrong when this server tried to reach it.")
+
+    def message(self) -> str:
+        return f"{self.name}: {self.error}"
+
+
+# --- this server ---------------------------------------------------------------
+
+
+Setting = Literal["name", "url", "stage", "firewalled_mode"]
+
+
+class SettingChange(BaseModel):
+    """One server setting as it was and as it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    setting: Setting = Field(description="name, url, stage or firewalled_mode.")
+    before: str | bool = Field(description="The value before the change.")
+    after: str | bool = Field(description="The value after the change.")
+
+    def __str__(self) -> str:
+        return f"{self.setting} {_shown(self.before)} -> {_shown(self.after)}"
+
+
+def _shown(value: str | bool) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+class ServerUpdated(EventData):
+    kind = "server.updated"
+    description = "A user changed this server's settings."
+
+    name: str = Field(description="The server's name, after the change.")
+    url: str = Field(description="The server's address, after the change.")
+    stage: Stage = Field(description="The server's stage, after the change.")
+    firewalled_mode: bool = Field(description="Whether firewalled mode is on, after the change.")
+    changes: tuple[SettingChange, ...] = Field(
+        description="Each setting that changed, with its value before and after."
+    )
+
+    def message(self) -> str:
+        return "Server settings: " + "; ".join(str(change) for change in self.changes)
+
+
+# --- users and tokens ----------------------------------------------------------
+
+
+class UserEvent(EventData):
+    """An event about one user account."""
+
+    username: str = Field(description="The user's username.")
+
+
+class UserCreated(UserEvent):
+    kind = "user.created"
+    description = "A user account was created."
+
+    role: Role = Field(description="The user's role.")
+    must_change_password: bool = Field(
+        description="Whether the user must choose a new password at the next login."
+    )
+
+    def message(self) -> str:
+        return f"User {self.username} created"
+
+
+class UserUpdated(UserEvent):
+    kind = "user.updated"
+    description = "An admin changed a user's role, password or password-change requirement."
+
+    role: Role = Field(description="The user's role, after the change.")
+    must_change_password: bool = Field(
+        description="Whether the user must choose a new password at the next login."
+    )
+    password_reset: bool = Field(
+        description="True when the admin set a new password (the user's logins ended)."
+    )
+
+    def message(self) -> str:
+        return f"User {self.username} updated"
+
+
+class UserDeleted(UserEvent):
+    kind = "user.deleted"
+    description = "A user account and its tokens were deleted."
+
+    role: Role = Field(description="The role the user had.")
+
+    def message(self) -> str:
+        return f"User {self.username} deleted"
+
+
+class UserPasswordChanged(UserEvent):
+    kind = "user.password_changed"
+    description = "A user changed their own password."
+
+    def message(self) -> str:
+        return "Password changed"
+
+
+class TokenEvent(EventData):
+    """An event about one API token or login session."""
+
+    name: str = Field(description="The token's name (empty for a login session).")
+    username: str = Field(description="The username of the token's owner.")
+
+
+class TokenCreated(TokenEvent):
+    kind = "token.created"
+    description = "A user created an API token."
+
+    expires: str | None = Field(
+        description="When the token expires (UTC, ISO 8601); null when it does not."
+    )
+
+    def message(self) -> str:
+        return f"API token {self.name!r} created"
+
+
+class TokenRevoked(TokenEvent):
+    kind = "token.revoked"
+    description = "An API token or a login session was revoked."
+
+    token_kind: Literal["api", "session"] = Field(
+        description="api for an API token, session for a login session."
+    )
+
+    def message(self) -> str:
+        return f"Token {self.name!r} revoked"
+
+
+class LoginFailed(EventData):
+    kind = "login.failed"
+    description = "A login was refused: unknown username or wrong password."
+
+    username: str = Field(description="The username that was tried.")
+    address: str = Field(
+        description="The client's address as this server saw it; unknown when it could not tell."
+    )
+
+    def message(self) -> str:
+        return f"Failed login for {self.username!r} from {self.address}"
+
+
+CATALOGUE: tuple[type[EventData], ...] = (
+    PackageUploaded,
+    PackageReplaced,
+    PackageDownloading,
+    PackageAvailable,
+    PackageStageChanged,
+    PackageDeleted,
+    PackageFailed,
+    PackageConflict,
+    PeerRegistered,
+    PeerUnregistered,
+    PeerReachable,
+    PeerUnreachable,
+    ServerUpdated,
+    UserCreated,
+    UserUpdated,
+    UserDeleted,
+    UserPasswordChanged,
+    TokenCreated,
+    TokenRevoked,
+    LoginFailed,
+)
+
+KINDS: Mapping[str, type[EventData]] = {event.kind: event for event in CATALOGUE}

@@ -16,7 +16,7 @@ from ods.app import create_app
 from ods.core import migrate
 from ods.core.config import Settings, load_settings, normalise_database_url
 from ods.core.db import create_engine
-from tests import services
+from tests.helpers import services
 
 NEW_PASSWORD = "a long test passphrase"
 TEST_DATABASE_KEY = base64.b64encode(b"k" * 32).decode()

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ods.core.config import Settings
-from tests.e2e.mesh import Node, mesh_of, random_file
-from tests.e2e.nginx import nginx_in_front_of
-from tests.e2e.proxy import StallingProxy
-from tests.tls import self_signed_certificate
+from tests.helpers.processes.mesh import Node, mesh_of, random_file
+from tests.helpers.processes.nginx import nginx_in_front_of
+from tests.helpers.processes.proxy import StallingProxy
+from tests.helpers.tls import self_signed_certificate
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import os
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.sync.conftest import Mesh, Node
+from tests.helpers.mesh import Mesh, Node
 
 
 async def upload(node: Node, name: str, data: bytes, stage: str = "Prod") -> dict[str, object]:

@@ -20,7 +20,7 @@ from ods.core.config import Settings
 from ods.core.db import Database
 from ods.core.models import Package
 from tests.conftest import NEW_PASSWORD, login
-from tests.test_packages import (
+from tests.packages.test_packages import (
     MIB,
     assert_error,
     assert_nothing_written,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from ods.app import create_app
@@ -173,14 +172,3 @@ class Mesh:
             assert update.status_code == 201, update.text
         self.nodes[name] = node
         return node
-
-
-@pytest.fixture
-async def mesh(tmp_path: Path) -> AsyncIterator[Mesh]:
-    async with contextlib.AsyncExitStack() as stack:
-        mesh = Mesh(tmp_path, stack)
-        yield mesh
-        # Jobs call other nodes' apps in this process: let every node's jobs
-        # finish (or be cancelled) while all the apps are still up.
-        for node in mesh.nodes.values():
-            await node.context.queue.close()

@@ -9,8 +9,8 @@ import pytest
 from ods.mesh import peers
 from ods.mesh.fetch import runs
 from ods.mesh.protocol.client import PeerClient, PeerRefused
-from tests.sync.conftest import Mesh, Node
-from tests.sync.test_propagation import link_all, upload, wait_public
+from tests.helpers.mesh import Mesh, Node
+from tests.mesh.test_propagation import link_all, upload, wait_public
 
 MIB = 1024 * 1024
 

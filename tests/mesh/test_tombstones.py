@@ -7,8 +7,8 @@ import hashlib
 import os
 
 from ods.mesh import peers, reconcile
-from tests.sync.conftest import Mesh, Node
-from tests.sync.test_propagation import link_all, served_sha256, upload, wait_public
+from tests.helpers.mesh import Mesh, Node
+from tests.mesh.test_propagation import link_all, served_sha256, upload, wait_public
 
 
 async def wait_gone(node: Node, name: str, within: float = 15.0) -> None:

@@ -10,7 +10,7 @@ import httpx
 from ods.mesh import peers
 from ods.mesh.protocol import signing
 from ods.server.identity import get_identity, new_key
-from tests.sync.conftest import Mesh
+from tests.helpers.mesh import Mesh
 
 
 async def test_registration_stores_both_sides(mesh: Mesh) -> None:

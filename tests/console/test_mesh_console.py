@@ -14,9 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.mesh import PASSWORD, Node, mesh_of, random_file
-from tests.e2e.proxy import StallingProxy
-from tests.webui.console import log_in, open_tab, package_row
+from tests.helpers.console import log_in, open_tab, package_row
+from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file
+from tests.helpers.processes.proxy import StallingProxy
 
 pytestmark = pytest.mark.e2e
 

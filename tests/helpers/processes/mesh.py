@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.serve import ODS, OdsServer, _wait_healthy, free_port, server_env
+from tests.helpers.processes.serve import ODS, OdsServer, _wait_healthy, free_port, server_env
 
 PASSWORD = "an end-to-end passphrase"
 

@@ -24,7 +24,7 @@ from ods.core.db import Database
 from ods.core.models import Event
 from ods.events.log import EventFollower
 from tests.conftest import login
-from tests.e2e.serve import free_port, start
+from tests.helpers.processes.serve import free_port, start
 
 STREAM = "/api/admin/events/stream"
 

@@ -19,8 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.serve import OdsServer, serving
-from tests.webui.console import log_in, open_tab, package_row
+from tests.helpers.console import log_in, open_tab, package_row
+from tests.helpers.processes.serve import OdsServer, serving
 
 pytestmark = pytest.mark.e2e
 

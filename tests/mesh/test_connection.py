@@ -23,7 +23,7 @@ from ods.mesh.protocol.connection import (
     limit_near_buffer,
     round_trip_seconds,
 )
-from tests.tls import self_signed_certificate
+from tests.helpers.tls import self_signed_certificate
 
 STALL = 0.5  # the client's stall_seconds
 WAIT = 5.0  # the longest any test waits for something that should come at once

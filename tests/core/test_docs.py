@@ -11,7 +11,7 @@ import pytest
 from ods.app import create_app
 from ods.core.config import Settings, env_names
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 

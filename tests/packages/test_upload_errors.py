@@ -20,7 +20,7 @@ from starlette.types import Message
 from ods.core.config import Settings
 from ods.packages.digest import DigestingWriter
 from tests.conftest import login
-from tests.test_packages import (
+from tests.packages.test_packages import (
     BOUNDARY,
     CONTENT_TYPE,
     MIB,

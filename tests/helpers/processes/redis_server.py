@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.e2e.serve import free_port
+from tests.helpers.processes.serve import free_port
 
 
 @contextmanager

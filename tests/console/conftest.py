@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.webui.console import CHROMIUM, launch_chromium
+from tests.helpers.console import CHROMIUM, launch_chromium
 
 # Generous: under `pytest -n auto` the servers and the browser share two cores.
 expect.set_options(timeout=15_000)

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.serve import free_port
+from tests.helpers.processes.serve import free_port
 
-SITE_CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "ods.conf"
+SITE_CONFIG = Path(__file__).resolve().parents[3] / "deploy" / "nginx" / "ods.conf"
 START_SECONDS = 15.0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
-from tests.e2e.serve import free_port
+from tests.helpers.processes.serve import free_port
 
 
 class StallingProxy:

@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ods.mesh.fetch import RUN_CHUNKS
 from ods.mesh.inbound.transfer import StagingFile
-from tests.sync.conftest import Mesh, MeshTransport, Node
-from tests.sync.test_propagation import served_sha256, upload, wait_public
+from tests.helpers.mesh import Mesh, MeshTransport, Node
+from tests.mesh.test_propagation import served_sha256, upload, wait_public
 
 MIB = 1024 * 1024
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.serve import OdsServer, free_port, serving
-from tests.webui.console import log_in, open_tab, package_row
+from tests.helpers.console import log_in, open_tab, package_row
+from tests.helpers.processes.serve import OdsServer, free_port, serving
 
 pytestmark = pytest.mark.e2e
 

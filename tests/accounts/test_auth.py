@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -13,66 +12,16 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 
-from ods.app import create_app
 from ods.core.config import Settings
 from ods.core.context import Context
 from ods.core.models import Token, utcnow
-from tests.conftest import NEW_PASSWORD, login
-
-FIRST_START = {"username": "admin", "password": "ods1234!"}
-ERROR_KEYS = {"error", "message", "details"}
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_KEYS
-    assert body["error"] == code
-    assert body["message"]
-    return body
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+from tests.helpers.accounts import FIRST_START, add_user
+from tests.helpers.api import NEW_PASSWORD, assert_error, bearer, client_for, login, started
 
 
 def context_of(app: FastAPI) -> Context:
     context: Context = app.state.context
     return context
-
-
-@asynccontextmanager
-async def started(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@asynccontextmanager
-async def client_for(
-    application: FastAPI, address: str = "127.0.0.1"
-) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=application, client=(address, 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://ods.test") as c:
-        yield c
-
-
-USER_PASSWORD = "user passphrase"
-
-
-async def add_user(admin_client: httpx.AsyncClient, username: str, role: str) -> int:
-    response = await admin_client.post(
-        "/api/admin/users",
-        json={
-            "username": username,
-            "password": USER_PASSWORD,
-            "role": role,
-            "must_change_password": False,
-        },
-    )
-    assert response.status_code == 201, response.text
-    user_id: int = response.json()["id"]
-    return user_id
 
 
 # Login

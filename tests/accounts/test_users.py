@@ -9,22 +9,9 @@ import httpx
 import pytest
 
 from ods.core.models import utcnow
-from tests.conftest import login
+from tests.helpers.api import assert_error, bearer, login
 
-ERROR_KEYS = {"error", "message", "details"}
 USER_KEYS = {"id", "username", "role", "must_change_password", "created", "created_ts"}
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_KEYS
-    assert body["error"] == code
-    return body
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def create(admin_client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:

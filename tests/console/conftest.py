@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.helpers.console import CHROMIUM, launch_chromium
+from tests.helpers.console import CHROMIUM, launch_chromium, provoked_on_purpose
 
 # Generous: under `pytest -n auto` the servers and the browser share two cores.
 expect.set_options(timeout=15_000)
@@ -50,7 +50,7 @@ def page(browser: Browser) -> Iterator[Page]:
         "console",
         lambda message: (
             errors.append(f"console error: {message.text}")
-            if message.type == "error" and not _expected(message.text)
+            if message.type == "error" and not provoked_on_purpose(message.text)
             else None
         ),
     )
@@ -59,8 +59,3 @@ def page(browser: Browser) -> Iterator[Page]:
     finally:
         context.close()
     assert errors == [], "JavaScript errors in the console"
-
-
-def _expected(text: str) -> bool:
-    """Chromium logs every non-2xx fetch; the tests provoke some on purpose."""
-    return text.startswith("Failed to load resource")

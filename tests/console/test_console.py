@@ -12,12 +12,12 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.helpers.console import log_in, open_tab, package_row
+from tests.helpers.packages import MIB
 from tests.helpers.processes.serve import OdsServer, free_port, serving
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "a console test passphrase"
-MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.helpers.console import log_in, open_tab, package_row
+from tests.helpers.packages import MIB
 from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file
 from tests.helpers.processes.proxy import StallingProxy
 
 pytestmark = pytest.mark.e2e
-
-MIB = 1024 * 1024
 
 
 def prepare(node: Node) -> dict[str, str]:

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.helpers.console import log_in, open_tab, package_row
+from tests.helpers.packages import uploaded_blocking
 from tests.helpers.processes.serve import OdsServer, serving
 
 pytestmark = pytest.mark.e2e
@@ -56,18 +57,6 @@ def sha1(content: bytes) -> str:
     return hashlib.sha1(content).hexdigest()  # noqa: S324 - the API's compatible digest
 
 
-def upload(client: httpx.Client, filename: str, content: bytes, stage: str) -> dict[str, Any]:
-    answer = client.post(
-        "/api/admin/packages",
-        files={"file": (filename, content, "application/octet-stream")},
-        data={"stage": stage},
-    )
-    assert answer.status_code == 201, answer.text
-    result: dict[str, Any] = answer.json()
-    assert (result["filename"], result["stage"], result["status"]) == (filename, stage, "Public")
-    return result
-
-
 def package(client: httpx.Client, ref: int | str) -> dict[str, Any]:
     answer = client.get(f"/api/admin/packages/{ref}")
     assert answer.status_code == 200, answer.text
@@ -78,7 +67,7 @@ def package(client: httpx.Client, ref: int | str) -> dict[str, Any]:
 def test_promote_a_package_through_the_stage_dialog(server: OdsServer, page: Page) -> None:
     filename = f"{tag()} Stage Tool.pkg"
     with api(server) as client:
-        uploaded = upload(client, filename, os.urandom(20 * KIB), "Dev")
+        uploaded = uploaded_blocking(client, filename, os.urandom(20 * KIB), "Dev")
 
     log_in(page, server.url, PASSWORD)
     open_tab(page, "Packages")
@@ -126,7 +115,7 @@ def test_replace_a_package_through_the_replace_dialog(
     old = os.urandom(30 * KIB)
     new = os.urandom(1300 * KIB)  # two chunks
     with api(server) as client:
-        uploaded = upload(client, filename, old, "Test")
+        uploaded = uploaded_blocking(client, filename, old, "Test")
     # The replacement's own name does not matter: it is published under the old one.
     replacement = tmp_path / "build-output-2.pkg"
     replacement.write_bytes(new)
@@ -175,8 +164,8 @@ def test_search_filter_and_sort_the_list(server: OdsServer, page: Page) -> None:
     other = f"{tag()}-unrelated.pkg"
     with api(server) as client:
         for name, (size, stage) in packages.items():
-            upload(client, name, os.urandom(size), stage)
-        upload(client, other, os.urandom(2 * KIB), "Test")
+            uploaded_blocking(client, name, os.urandom(size), stage)
+        uploaded_blocking(client, other, os.urandom(2 * KIB), "Test")
 
     log_in(page, server.url, PASSWORD)
     open_tab(page, "Packages")
@@ -306,7 +295,7 @@ def test_copy_a_digest_to_the_clipboard(server: OdsServer, page: Page) -> None:
     filename = f"{tag()} Copied.pkg"
     content = os.urandom(12 * KIB)
     with api(server) as client:
-        uploaded = upload(client, filename, content, "Prod")
+        uploaded = uploaded_blocking(client, filename, content, "Prod")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
 
     log_in(page, server.url, PASSWORD)
@@ -334,7 +323,7 @@ def test_copy_a_digest_to_the_clipboard(server: OdsServer, page: Page) -> None:
 def test_a_phone_screen(server: OdsServer, page: Page) -> None:
     filename = f"{tag()} A Rather Long Package Name For A Small Phone Screen v1.2.3.pkg"
     with api(server) as client:
-        upload(client, filename, os.urandom(5 * KIB), "Test")
+        uploaded_blocking(client, filename, os.urandom(5 * KIB), "Test")
     page.set_viewport_size({"width": 390, "height": 844})
 
     def fits() -> None:

@@ -12,7 +12,7 @@ import pytest
 from ods.app import create_app
 from ods.core.config import load_settings
 from ods.web.console import WEBUI_DIR
-from tests.conftest import TEST_DATABASE_KEY
+from tests.helpers.api import TEST_DATABASE_KEY
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import NEW_PASSWORD
+from tests.helpers.api import NEW_PASSWORD
+from tests.helpers.packages import upload
 
 CLIENTS = 50
 SHARED = "Shared.pkg"
@@ -54,16 +55,6 @@ def content_for(number: int, copy: int) -> bytes:
     return hashlib.sha256(f"{number}/{copy}".encode()).digest() * (64 + number)
 
 
-async def upload(
-    client: httpx.AsyncClient, path: str, filename: str, content: bytes, stage: str
-) -> httpx.Response:
-    return await client.post(
-        path,
-        files={"file": (filename, content, "application/octet-stream")},
-        data={"stage": stage},
-    )
-
-
 async def one_client(app: FastAPI, number: int, outcome: Outcome) -> None:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://ods.test") as client:
@@ -77,12 +68,12 @@ async def one_client(app: FastAPI, number: int, outcome: Outcome) -> None:
 
         kept, dropped = f"Kept-{number}.pkg", f"Dropped-{number}.pkg"
         path = "/api/admin/upload" if number % 2 else "/api/admin/packages"
-        first = await upload(client, path, kept, content_for(number, 0), "Test")
+        first = await upload(client, kept, content_for(number, 0), stage="Test", path=path)
         outcome.check("upload", first, {201})
-        second = await upload(client, path, dropped, content_for(number, 1), "Dev")
+        second = await upload(client, dropped, content_for(number, 1), stage="Dev", path=path)
         outcome.check("upload", second, {201})
         # Identical bytes: the first upload wins, the rest see it published or in flight.
-        shared = await upload(client, path, SHARED, SHARED_CONTENT, "Prod")
+        shared = await upload(client, SHARED, SHARED_CONTENT, stage="Prod", path=path)
         outcome.check("upload shared", shared, {201, 409})
 
         listing = await client.get("/api/admin/packages")

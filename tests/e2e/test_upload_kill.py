@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.packages import BOUNDARY, CONTENT_TYPE, MIB, content_of, multipart
 from tests.helpers.processes.serve import OdsServer, serving, start
-from tests.packages.test_packages import BOUNDARY, CONTENT_TYPE, MIB, content_of, multipart
 
 PASSWORD = "an end-to-end passphrase"
 DECLARED_MIB = 64

@@ -23,7 +23,7 @@ from ods.core.config import Settings
 from ods.core.db import Database
 from ods.core.models import Event
 from ods.events.log import EventFollower
-from tests.conftest import login
+from tests.helpers.api import login
 from tests.helpers.processes.serve import free_port, start
 
 STREAM = "/api/admin/events/stream"

@@ -41,3 +41,9 @@ def open_tab(page: Page, name: str) -> None:
 def package_row(page: Page, filename: str) -> Locator:
     """The row of one package in the Packages tab."""
     return page.locator(f'tr[data-filename="{filename}"]')
+
+
+def provoked_on_purpose(text: str) -> bool:
+    """Whether a console error is one the tests cause: Chromium logs every non-2xx
+    fetch, and the tests provoke some on purpose."""
+    return text.startswith("Failed to load resource")

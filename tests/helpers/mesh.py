@@ -1,9 +1,12 @@
-"""A mesh of in-process ODS apps that reach each other through httpx.ASGITransport."""
+"""A mesh of in-process ODS apps that reach each other through httpx.ASGITransport,
+and what the mesh tests do with its nodes: link them, wait for a package, read it back."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import itertools
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,7 @@ from ods.mesh.protocol.client import (
     describe_http_error,
     refusal,
 )
-from tests.conftest import NEW_PASSWORD, TEST_DATABASE_KEY
+from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY
 
 T = TypeVar("T")
 
@@ -172,3 +175,30 @@ class Mesh:
             assert update.status_code == 201, update.text
         self.nodes[name] = node
         return node
+
+
+async def wait_public(node: Node, name: str, within: float = 15.0) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await node.admin.get(f"/api/admin/packages/{name}")
+        if response.status_code == 200 and response.json()["status"] == "Public":
+            body: dict[str, object] = response.json()
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{name} not Public on {node.name}: {response.text[:300]}")
+        await asyncio.sleep(0.05)
+
+
+async def served_sha256(node: Node, name: str) -> str:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=node.app), base_url=node.url
+    ) as client:
+        response = await client.get(f"/share/{name}")
+    assert response.status_code == 200
+    return hashlib.sha256(response.content).hexdigest()
+
+
+async def link_all(nodes: list[Node]) -> None:
+    for a, b in itertools.pairwise(nodes):
+        response = await a.register_with(b)
+        assert response.status_code == 201, response.text

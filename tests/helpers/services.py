@@ -1,11 +1,11 @@
-"""Real MariaDB and PostgreSQL servers for the test run.
+"""Real MariaDB and PostgreSQL servers for the test run, and which backends it uses.
 
 Each server runs from Debian's packages on 127.0.0.1, on a free port, with its
 data in a temp dir that is removed when the server stops. A test gets its own
 database on the shared server (`DatabaseServer.fresh_database`). The servers
 are tuned for throwaway data: no fsync, no binary log, small buffers. They run
 under `setpriv --pdeathsig KILL`, so a test run that is killed does not leave
-them behind.
+them behind. ODS_TEST_BACKENDS (a comma list) picks the backends; all by default.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -395,3 +396,29 @@ SERVERS: dict[str, Callable[[], contextlib.AbstractContextManager[DatabaseServer
     "mariadb": mariadb,
     "postgresql": postgresql,
 }
+
+
+BACKENDS = ("sqlite", "mariadb", "postgresql")
+
+
+def selected_backends() -> list[str]:
+    """The backends named in ODS_TEST_BACKENDS (a comma list), or all of them."""
+    raw = os.environ.get("ODS_TEST_BACKENDS", "")
+    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(BACKENDS))
+    if unknown:
+        raise pytest.UsageError(
+            f"ODS_TEST_BACKENDS: unknown backend {unknown[0]!r}; use {', '.join(BACKENDS)}"
+        )
+    return names or list(BACKENDS)
+
+
+def serving(backend: str) -> Iterator[DatabaseServer]:
+    """The backend's server for as long as the generator runs; a test failure if it
+    cannot start."""
+    with contextlib.ExitStack() as stack:
+        try:
+            server = stack.enter_context(SERVERS[backend]())
+        except ServerError as exc:
+            pytest.fail(f"cannot start the {backend} test server: {exc}", pytrace=False)
+        yield server

@@ -9,10 +9,8 @@ import pytest
 from ods.mesh import peers
 from ods.mesh.fetch import runs
 from ods.mesh.protocol.client import PeerClient, PeerRefused
-from tests.helpers.mesh import Mesh, Node
-from tests.mesh.test_propagation import link_all, upload, wait_public
-
-MIB = 1024 * 1024
+from tests.helpers.mesh import Mesh, Node, link_all, wait_public
+from tests.helpers.packages import MIB, uploaded
 
 
 def test_runs_group_consecutive_chunks_up_to_a_length() -> None:
@@ -33,7 +31,7 @@ async def pair(mesh: Mesh) -> tuple[Node, Node, bytes, str]:
     b = await mesh.add("ods-b")
     await link_all([a, b])
     data = os.urandom(3 * MIB + 1000)
-    uuid = str((await upload(a, "Runs.pkg", data))["uuid"])
+    uuid = str((await uploaded(a.admin, "Runs.pkg", data))["uuid"])
     await wait_public(b, "Runs.pkg")
     return a, b, data, uuid
 

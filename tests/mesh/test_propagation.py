@@ -4,49 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
 import os
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.helpers.mesh import Mesh, Node
-
-
-async def upload(node: Node, name: str, data: bytes, stage: str = "Prod") -> dict[str, object]:
-    response = await node.admin.post(
-        "/api/admin/upload", files={"file": (name, data)}, data={"stage": stage}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, object] = response.json()
-    return body
-
-
-async def wait_public(node: Node, name: str, within: float = 15.0) -> dict[str, object]:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        response = await node.admin.get(f"/api/admin/packages/{name}")
-        if response.status_code == 200 and response.json()["status"] == "Public":
-            body: dict[str, object] = response.json()
-            return body
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{name} not Public on {node.name}: {response.text[:300]}")
-        await asyncio.sleep(0.05)
-
-
-async def served_sha256(node: Node, name: str) -> str:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=node.app), base_url=node.url
-    ) as client:
-        response = await client.get(f"/share/{name}")
-    assert response.status_code == 200
-    return hashlib.sha256(response.content).hexdigest()
-
-
-async def link_all(nodes: list[Node]) -> None:
-    for a, b in itertools.pairwise(nodes):
-        response = await a.register_with(b)
-        assert response.status_code == 201, response.text
+from tests.helpers.mesh import Mesh, Node, link_all, served_sha256, wait_public
+from tests.helpers.packages import uploaded
 
 
 async def test_a_package_reaches_a_peer_byte_for_byte(mesh: Mesh) -> None:
@@ -54,9 +18,9 @@ async def test_a_package_reaches_a_peer_byte_for_byte(mesh: Mesh) -> None:
     b = await mesh.add("ods-b")
     await link_all([a, b])
     data = os.urandom(3 * 1024 * 1024 + 12345)
-    uploaded = await upload(a, "NoMAD.pkg", data)
+    sent = await uploaded(a.admin, "NoMAD.pkg", data)
     got = await wait_public(b, "NoMAD.pkg")
-    assert got["uuid"] == uploaded["uuid"]
+    assert got["uuid"] == sent["uuid"]
     assert got["sha1"] == hashlib.sha1(data, usedforsecurity=False).hexdigest()
     assert await served_sha256(b, "NoMAD.pkg") == hashlib.sha256(data).hexdigest()
     chunks = (await b.admin.get("/api/admin/packages/NoMAD.pkg")).json()["chunks"]
@@ -67,7 +31,7 @@ async def test_a_chain_relays_to_the_end(mesh: Mesh) -> None:
     nodes = [await mesh.add(f"ods-{i}") for i in range(4)]
     await link_all(nodes)
     data = os.urandom(1024 * 1024 + 7)
-    await upload(nodes[0], "chain.pkg", data)
+    await uploaded(nodes[0].admin, "chain.pkg", data)
     for node in nodes[1:]:
         await wait_public(node, "chain.pkg")
         assert await served_sha256(node, "chain.pkg") == hashlib.sha256(data).hexdigest()
@@ -77,8 +41,8 @@ async def test_a_prod_server_does_not_take_a_dev_package(mesh: Mesh) -> None:
     a = await mesh.add("ods-a", stage="Dev")
     b = await mesh.add("ods-b", stage="Prod")
     await link_all([a, b])
-    await upload(a, "beta.pkg", b"dev build", stage="Dev")
-    await upload(a, "release.pkg", b"prod build", stage="Prod")
+    await uploaded(a.admin, "beta.pkg", b"dev build", stage="Dev")
+    await uploaded(a.admin, "release.pkg", b"prod build", stage="Prod")
     await wait_public(b, "release.pkg")
     assert (await b.admin.get("/api/admin/packages/beta.pkg")).status_code == 404
 
@@ -88,7 +52,7 @@ async def test_metrics_count_chunk_bytes_and_jobs(mesh: Mesh) -> None:
     b = await mesh.add("ods-b")
     await link_all([a, b])
     data = os.urandom(2 * 1024 * 1024 + 5)
-    await upload(a, "metered.pkg", data)
+    await uploaded(a.admin, "metered.pkg", data)
     await wait_public(b, "metered.pkg")
     served = await metric(a, "ods_bytes_served_total", {"to": "peers"})
     assert served == len(data)
@@ -115,7 +79,7 @@ async def test_promotion_reaches_servers_that_now_accept(mesh: Mesh) -> None:
     test = await mesh.add("ods-test", stage="Test")
     prod = await mesh.add("ods-prod", stage="Prod")
     await link_all([dev, test, prod])
-    await upload(dev, "app.pkg", b"candidate build", stage="Dev")
+    await uploaded(dev.admin, "app.pkg", b"candidate build", stage="Dev")
     await asyncio.sleep(0.5)
     assert (await test.admin.get("/api/admin/packages/app.pkg")).status_code == 404
 
@@ -146,7 +110,7 @@ async def test_a_firewalled_server_is_not_pushed_to_and_polls(mesh: Mesh) -> Non
     assert hub_peers[0]["firewalled_mode"] is True
 
     data = os.urandom(1024 * 1024 + 1)
-    await upload(hub, "pushed.pkg", data)
+    await uploaded(hub.admin, "pushed.pkg", data)
     jobs = (await hub.admin.get("/metrics")).text
     assert 'kind="notify"' not in jobs
     got = await wait_public(hidden, "pushed.pkg", within=30)
@@ -159,7 +123,7 @@ async def test_a_corrupt_source_is_caught_and_another_peer_serves(mesh: Mesh) ->
     receiver = await mesh.add("ods-receiver")
     assert (await source.register_with(good)).status_code == 201
     data = os.urandom(3 * 1024 * 1024)
-    await upload(source, "fixed.pkg", data)
+    await uploaded(source.admin, "fixed.pkg", data)
     await wait_public(good, "fixed.pkg")
     published = source.context.files.published("fixed.pkg")
     with published.open("r+b") as handle:
@@ -190,7 +154,7 @@ async def test_a_corrupt_only_source_never_gets_published(mesh: Mesh) -> None:
     assert (await receiver.register_with(source)).status_code == 201
     mesh.transport.down.add("ods-receiver.test")
     data = os.urandom(2 * 1024 * 1024)
-    await upload(source, "broken.pkg", data)
+    await uploaded(source.admin, "broken.pkg", data)
     with source.context.files.published("broken.pkg").open("r+b") as handle:
         handle.write(b"not the uploaded bytes")
     mesh.transport.down.discard("ods-receiver.test")

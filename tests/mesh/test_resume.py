@@ -14,10 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ods.mesh.fetch import RUN_CHUNKS
 from ods.mesh.inbound.transfer import StagingFile
-from tests.helpers.mesh import Mesh, MeshTransport, Node
-from tests.mesh.test_propagation import served_sha256, upload, wait_public
-
-MIB = 1024 * 1024
+from tests.helpers.mesh import Mesh, MeshTransport, Node, served_sha256, wait_public
+from tests.helpers.packages import MIB, uploaded
 
 
 async def peer_bytes(node: Node) -> float:
@@ -34,7 +32,7 @@ async def test_good_staged_chunks_are_kept_and_only_the_rest_is_fetched(mesh: Me
     source = await mesh.add("ods-source")
     receiver = await mesh.add("ods-receiver")
     data = os.urandom(5 * MIB + 123)
-    await upload(source, "resumed.pkg", data)
+    await uploaded(source.admin, "resumed.pkg", data)
     uuid = (await source.admin.get("/api/admin/packages/resumed.pkg")).json()["uuid"]
 
     # What a receiver killed mid-download leaves: chunks 0, 1 and 3 whole,
@@ -89,7 +87,7 @@ async def test_a_chunk_damaged_in_transit_is_fetched_again(mesh: Mesh) -> None:
     await receiver.context.http.aclose()
     receiver.context.http = httpx.AsyncClient(transport=corrupting, timeout=10.0)
     data = os.urandom(6 * MIB)
-    await upload(source, "damaged.pkg", data)
+    await uploaded(source.admin, "damaged.pkg", data)
     served_before = await peer_bytes(source)
 
     assert (await receiver.register_with(source)).status_code == 201
@@ -113,7 +111,7 @@ async def test_runs_on_parallel_connections_are_checked_in_file_order(mesh: Mesh
     receiver.context.http = httpx.AsyncClient(transport=corrupting, timeout=10.0)
     size = (RUN_CHUNKS + 4) * MIB + 999
     data = os.urandom(size)
-    await upload(source, "parallel.pkg", data)
+    await uploaded(source.admin, "parallel.pkg", data)
     served_before = await peer_bytes(source)
 
     assert (await receiver.register_with(source)).status_code == 201

@@ -7,8 +7,8 @@ import hashlib
 import os
 
 from ods.mesh import peers, reconcile
-from tests.helpers.mesh import Mesh, Node
-from tests.mesh.test_propagation import link_all, served_sha256, upload, wait_public
+from tests.helpers.mesh import Mesh, Node, link_all, served_sha256, wait_public
+from tests.helpers.packages import uploaded
 
 
 async def wait_gone(node: Node, name: str, within: float = 15.0) -> None:
@@ -36,7 +36,7 @@ async def reconcile_now(node: Node, other: Node) -> None:
 async def test_a_delete_reaches_the_end_of_a_chain(mesh: Mesh) -> None:
     a, b, c = [await mesh.add(name) for name in ("ods-a", "ods-b", "ods-c")]
     await link_all([a, b, c])
-    await upload(a, "Old.pkg", os.urandom(2 * 1024 * 1024))
+    await uploaded(a.admin, "Old.pkg", os.urandom(2 * 1024 * 1024))
     await wait_public(c, "Old.pkg")
 
     assert (await a.admin.delete("/api/admin/packages/Old.pkg")).status_code == 204
@@ -54,7 +54,7 @@ async def test_a_server_down_during_a_delete_learns_of_it_when_it_reconciles(mes
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
     await link_all([a, b])
-    await upload(a, "Gone.pkg", b"soon deleted")
+    await uploaded(a.admin, "Gone.pkg", b"soon deleted")
     await wait_public(b, "Gone.pkg")
     mesh.transport.down.add("ods-b.test")
     assert (await a.admin.delete("/api/admin/packages/Gone.pkg")).status_code == 204
@@ -70,7 +70,7 @@ async def test_a_replacement_replaces_the_old_version_on_peers(mesh: Mesh) -> No
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
     await link_all([a, b])
-    first = await upload(a, "Tool.pkg", b"version 1")
+    first = await uploaded(a.admin, "Tool.pkg", b"version 1")
     await wait_public(b, "Tool.pkg")
 
     second = os.urandom(1024 * 1024 + 7)
@@ -101,9 +101,9 @@ async def test_a_replacement_replaces_the_old_version_on_peers(mesh: Mesh) -> No
 async def test_conflicting_uploads_converge_on_the_newer_one(mesh: Mesh) -> None:
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
-    on_a = await upload(a, "Same.pkg", b"uploaded to a")
+    on_a = await uploaded(a.admin, "Same.pkg", b"uploaded to a")
     await asyncio.sleep(1.1)  # created times have one-second resolution
-    on_b = await upload(b, "Same.pkg", b"uploaded to b, later")
+    on_b = await uploaded(b.admin, "Same.pkg", b"uploaded to b, later")
     details = [(await n.admin.get("/api/admin/packages/Same.pkg")).json() for n in (a, b)]
     newer = max(details, key=lambda p: (p["created_ts"], p["uuid"]))
     assert newer["uuid"] == on_b["uuid"]

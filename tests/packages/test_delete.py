@@ -8,25 +8,19 @@ from fastapi import FastAPI
 from ods.app import create_app
 from ods.core.config import Settings
 from ods.core.context import Context
-
-
-async def upload(client: httpx.AsyncClient, name: str, data: bytes) -> None:
-    response = await client.post(
-        "/api/admin/upload", files={"file": (name, data)}, data={"stage": "Prod"}
-    )
-    assert response.status_code == 201, response.text
+from tests.helpers.packages import uploaded
 
 
 async def test_delete_leaves_nothing_behind_and_a_new_upload_stays(
     admin_client: httpx.AsyncClient, app: FastAPI
 ) -> None:
     context: Context = app.state.context
-    await upload(admin_client, "tool.pkg", b"version 1")
+    await uploaded(admin_client, "tool.pkg", b"version 1")
     assert (await admin_client.delete("/api/admin/packages/tool.pkg")).status_code == 204
     assert not context.files.published("tool.pkg").exists()
     assert list(context.files.staging_dir.iterdir()) == []
 
-    await upload(admin_client, "tool.pkg", b"version 2")
+    await uploaded(admin_client, "tool.pkg", b"version 2")
     assert context.files.published("tool.pkg").read_bytes() == b"version 2"
 
 

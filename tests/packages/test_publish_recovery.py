@@ -19,10 +19,9 @@ from ods.app import create_app
 from ods.core.config import Settings
 from ods.core.db import Database
 from ods.core.models import Package
-from tests.conftest import NEW_PASSWORD, login
-from tests.packages.test_packages import (
+from tests.helpers.api import NEW_PASSWORD, assert_error, login
+from tests.helpers.packages import (
     MIB,
-    assert_error,
     assert_nothing_written,
     content_of,
     shared_files,

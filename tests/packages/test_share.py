@@ -13,7 +13,8 @@ from sqlalchemy import update
 from ods.core.config import Settings
 from ods.core.db import Database
 from ods.core.models import Package
-from tests.packages.test_packages import MIB, anonymous, assert_error, content_of, uploaded
+from tests.helpers.api import anonymous, assert_error
+from tests.helpers.packages import MIB, content_of, uploaded
 
 SIZE = MIB + 4321
 CONTENT = content_of(SIZE, seed=31)

@@ -19,13 +19,11 @@ from starlette.types import Message
 
 from ods.core.config import Settings
 from ods.packages.digest import DigestingWriter
-from tests.conftest import login
-from tests.packages.test_packages import (
+from tests.helpers.api import anonymous, assert_error, login
+from tests.helpers.packages import (
     BOUNDARY,
     CONTENT_TYPE,
     MIB,
-    anonymous,
-    assert_error,
     assert_nothing_written,
     content_of,
     field_part,
@@ -120,7 +118,7 @@ async def test_malformed_multipart_is_400(
     response = await admin_client.post(
         "/api/admin/upload", content=body, headers={"Content-Type": CONTENT_TYPE}
     )
-    message = assert_error(response, 400, "invalid_input")
+    message = assert_error(response, 400, "invalid_input")["message"]
     explained = ("malformed", "ended early", "Content-Disposition")
     assert any(word in message for word in explained), message
     await assert_nothing_written(admin_client, settings)

@@ -11,17 +11,9 @@ import pytest
 
 from ods.app import create_app
 from ods.core.config import Settings
+from tests.helpers.api import assert_error
 
 ABOUT_KEYS = {"firewalled_mode", "iss", "key", "name", "stage", "url"}
-ERROR_KEYS = {"error", "message", "details"}
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_KEYS
-    assert body["error"] == code
-    return body
 
 
 async def about(admin_client: httpx.AsyncClient) -> dict[str, Any]:

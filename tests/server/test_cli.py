@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 import ods
 from ods.app import create_app
 from ods.core.config import Settings, env_names, load_settings
+from tests.helpers.processes.serve import free_port
 
 ODS = Path(sys.executable).with_name("ods")
 VARIABLES = {name for field in Settings.model_fields.values() for name in env_names(field)}
@@ -56,13 +56,6 @@ def ods_run(
         timeout=60,
         check=False,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def assert_one_error_line(result: subprocess.CompletedProcess[str], status: int, start: str) -> str:

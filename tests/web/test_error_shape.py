@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from ods.app import create_app
 from ods.core.config import Settings
-from tests.conftest import login
-
-ERROR_KEYS = {"error", "message", "details"}
-
-
-def assert_shape(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_KEYS, body
-    assert body["error"] == code
-    assert isinstance(body["message"], str)
-    assert body["message"].strip()
-    assert body["details"] is None or isinstance(body["details"], list)
-    return body
+from tests.helpers.api import assert_error, login
 
 
 @pytest.mark.parametrize("path", ["/nope", "/api/admin/nope", "/api/nope/deeper", "/share/"])
 async def test_404_unknown_path(client: httpx.AsyncClient, path: str) -> None:
-    body = assert_shape(await client.get(path), 404, "not_found")
+    body = assert_error(await client.get(path), 404, "not_found")
     assert "/openapi.json" in body["message"]
     assert body["details"] is None
 
 
 async def test_404_unknown_record(admin_client: httpx.AsyncClient) -> None:
-    body = assert_shape(await admin_client.get("/api/admin/users/4242"), 404, "not_found")
+    body = assert_error(await admin_client.get("/api/admin/users/4242"), 404, "not_found")
     assert "4242" in body["message"]
 
 
@@ -52,12 +36,12 @@ async def test_405_wrong_method(
     admin_client: httpx.AsyncClient, method: str, path: str, allowed: str
 ) -> None:
     response = await admin_client.request(method, path)
-    assert_shape(response, 405, "method_not_allowed")
+    assert_error(response, 405, "method_not_allowed")
     assert allowed in response.headers["Allow"]
 
 
 async def test_422_missing_fields_list_every_problem(client: httpx.AsyncClient) -> None:
-    body = assert_shape(await client.post("/api/auth/login", json={}), 422, "invalid_input")
+    body = assert_error(await client.post("/api/auth/login", json={}), 422, "invalid_input")
     assert [detail["field"] for detail in body["details"]] == ["username", "password"]
     for detail in body["details"]:
         assert set(detail) == {"field", "problem"}
@@ -80,14 +64,14 @@ async def test_422_unusable_body(
     response = await client.post(
         "/api/auth/login", content=content, headers={"Content-Type": content_type}
     )
-    body = assert_shape(response, 422, "invalid_input")
+    body = assert_error(response, 422, "invalid_input")
     assert body["details"]
 
 
 async def test_422_bad_path_and_query_parameters(admin_client: httpx.AsyncClient) -> None:
-    path = assert_shape(await admin_client.get("/api/admin/users/abc"), 422, "invalid_input")
+    path = assert_error(await admin_client.get("/api/admin/users/abc"), 422, "invalid_input")
     assert path["details"][0]["field"] == "user_id"
-    query = assert_shape(
+    query = assert_error(
         await admin_client.get("/api/admin/events", params={"limit": "x"}), 422, "invalid_input"
     )
     assert query["details"][0]["field"] == "limit"
@@ -95,27 +79,27 @@ async def test_422_bad_path_and_query_parameters(admin_client: httpx.AsyncClient
 
 async def test_422_extra_field(admin_client: httpx.AsyncClient) -> None:
     response = await admin_client.post("/api/admin/about/update", json={"colour": "blue"})
-    body = assert_shape(response, 422, "invalid_input")
+    body = assert_error(response, 422, "invalid_input")
     assert body["details"][0]["field"] == "colour"
 
 
 async def test_400_domain_refusal(admin_client: httpx.AsyncClient) -> None:
     response = await admin_client.post("/api/admin/about/update", json={"iss": "0" * 32})
-    assert_shape(response, 400, "invalid_input")
+    assert_error(response, 400, "invalid_input")
 
 
 async def test_401(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/admin/about")
-    assert_shape(response, 401, "unauthorized")
+    assert_error(response, 401, "unauthorized")
     assert response.headers["WWW-Authenticate"] == "Bearer"
     wrong = await client.post("/api/auth/login", json={"username": "admin", "password": "no"})
-    assert_shape(wrong, 401, "unauthorized")
+    assert_error(wrong, 401, "unauthorized")
 
 
 async def test_403_password_change_required_and_role(client: httpx.AsyncClient) -> None:
     token = await login(client, "admin", "ods1234!")
     headers = {"Authorization": f"Bearer {token}"}
-    assert_shape(
+    assert_error(
         await client.get("/api/admin/about", headers=headers), 403, "password_change_required"
     )
 
@@ -129,13 +113,13 @@ async def test_403_role(admin_client: httpx.AsyncClient) -> None:
     response = await admin_client.get(
         "/api/admin/users", headers={"Authorization": f"Bearer {token}"}
     )
-    assert_shape(response, 403, "forbidden")
+    assert_error(response, 403, "forbidden")
 
 
 async def test_409(admin_client: httpx.AsyncClient) -> None:
     admin_id = (await admin_client.get("/api/auth/me")).json()["id"]
     response = await admin_client.delete(f"/api/admin/users/{admin_id}")
-    assert_shape(response, 409, "conflict")
+    assert_error(response, 409, "conflict")
 
 
 async def test_429(settings: Settings) -> None:
@@ -145,8 +129,8 @@ async def test_429(settings: Settings) -> None:
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://ods.test") as c:
             wrong = {"username": "admin", "password": "guess"}
-            assert_shape(await c.post("/api/auth/login", json=wrong), 401, "unauthorized")
+            assert_error(await c.post("/api/auth/login", json=wrong), 401, "unauthorized")
             response = await c.post("/api/auth/login", json=wrong)
-    body = assert_shape(response, 429, "too_many_requests")
+    body = assert_error(response, 429, "too_many_requests")
     assert int(response.headers["Retry-After"]) >= 1
     assert body["details"] is None

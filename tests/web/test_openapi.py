@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from ods.app import create_app
 from ods.core.config import load_settings
-from tests.conftest import TEST_DATABASE_KEY
+from tests.helpers.api import TEST_DATABASE_KEY
 
 ERROR_BODY = "#/components/schemas/ErrorBody"
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}

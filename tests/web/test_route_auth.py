@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from tests.conftest import login
+from tests.helpers.api import assert_error, login
 
-ERROR_KEYS = {"error", "message", "details"}
 PATH_PARAM = re.compile(r"\{[^}]+\}")
 OPEN_ADMIN_ROUTES: set[tuple[str, str]] = set()
 # Every signed-in user manages their own API tokens; everything else that changes
@@ -44,16 +42,6 @@ async def call(
     return await client.request(method, concrete(path), headers=headers)
 
 
-def assert_error(response: httpx.Response, status: int, code: str, where: str) -> dict[str, Any]:
-    assert response.status_code == status, f"{where}: {response.status_code} {response.text}"
-    assert response.headers["content-type"] == "application/json", where
-    body: dict[str, Any] = response.json()
-    assert set(body) == ERROR_KEYS, where
-    assert body["error"] == code, where
-    assert body["message"], where
-    return body
-
-
 async def test_the_admin_routes_are_found(app: FastAPI) -> None:
     routes = admin_routes(app)
     for expected in [
@@ -72,7 +60,7 @@ async def test_every_admin_route_needs_a_token(app: FastAPI, client: httpx.Async
     for method, path in admin_routes(app):
         where = f"{method} {path}"
         response = await call(client, method, path, {})
-        body = assert_error(response, 401, "unauthorized", where)
+        body = assert_error(response, 401, "unauthorized", where=where)
         assert "Log in" in body["message"], where
         assert response.headers["WWW-Authenticate"] == "Bearer", where
 
@@ -83,7 +71,7 @@ async def test_every_admin_route_refuses_an_unknown_token(
     headers = {"Authorization": "Bearer ods_not-a-token-anyone-issued"}
     for method, path in admin_routes(app):
         response = await call(client, method, path, headers)
-        assert_error(response, 401, "unauthorized", f"{method} {path}")
+        assert_error(response, 401, "unauthorized", where=f"{method} {path}")
 
 
 async def test_every_admin_route_needs_the_first_start_password_changed(
@@ -92,7 +80,7 @@ async def test_every_admin_route_needs_the_first_start_password_changed(
     headers = {"Authorization": f"Bearer {await login(client, 'admin', 'ods1234!')}"}
     for method, path in admin_routes(app):
         response = await call(client, method, path, headers)
-        assert_error(response, 403, "password_change_required", f"{method} {path}")
+        assert_error(response, 403, "password_change_required", where=f"{method} {path}")
 
 
 async def test_read_only_users_change_nothing_but_their_own_tokens(
@@ -120,7 +108,7 @@ async def test_read_only_users_change_nothing_but_their_own_tokens(
     assert ("POST", "/api/admin/about/update") in refused
     for method, path in refused:
         response = await call(admin_client, method, path, headers)
-        assert_error(response, 403, "forbidden", f"{method} {path}")
+        assert_error(response, 403, "forbidden", where=f"{method} {path}")
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/openapi.json", "/docs"])

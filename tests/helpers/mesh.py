@@ -25,6 +25,7 @@ from ods.mesh.protocol.client import (
     describe_http_error,
     refusal,
 )
+from ods.mesh.state import mesh_state
 from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY
 
 T = TypeVar("T")
@@ -156,7 +157,7 @@ class Mesh:
         await context.http.aclose()
         context.http = httpx.AsyncClient(transport=self.transport, timeout=10.0)
         loop = asyncio.get_running_loop()
-        context.connect = lambda link: StreamedConnection(context, loop)
+        mesh_state(context).connect = lambda link: StreamedConnection(context, loop)
         url = f"http://{name}.test"
         self.transport.routes[f"{name}.test"] = httpx.ASGITransport(app=app)
         admin = await self.stack.enter_async_context(

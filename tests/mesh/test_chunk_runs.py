@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ods.mesh import peers
-from ods.mesh.fetch import runs
+from ods.mesh.inbound.chunks import runs
+from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerRefused
 from tests.helpers.mesh import Mesh, Node, link_all, wait_public
 from tests.helpers.packages import MIB, uploaded
@@ -20,7 +20,7 @@ def test_runs_group_consecutive_chunks_up_to_a_length() -> None:
 
 
 async def client_of(receiver: Node, sender: Node) -> PeerClient:
-    link = await peers.link_by_iss(receiver.context, sender.context.iss)
+    link = await links.link_by_iss(receiver.context, sender.context.iss)
     assert link is not None
     return PeerClient(receiver.context.http, receiver.context.iss, link)
 

@@ -7,7 +7,7 @@ import json
 
 import httpx
 
-from ods.mesh import peers
+from ods.mesh.peers import links, registration
 from ods.mesh.protocol import signing
 from ods.server.identity import get_identity, new_key
 from tests.helpers.mesh import Mesh
@@ -183,9 +183,11 @@ async def test_a_replayed_or_altered_peer_request_is_refused(mesh: Mesh) -> None
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
     assert (await a.register_with(b)).status_code == 201
-    link = await peers.link_by_iss(a.context, b.context.iss)
+    link = await links.link_by_iss(a.context, b.context.iss)
     assert link is not None
-    body = json.dumps(peers.card_of(await get_identity(a.context.db, a.context.cipher))).encode()
+    body = json.dumps(
+        registration.server_card(await get_identity(a.context.db, a.context.cipher))
+    ).encode()
     headers = signing.sign(
         link.secret,
         method="POST",

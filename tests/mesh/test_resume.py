@@ -12,7 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ods.mesh.fetch import RUN_CHUNKS
+from ods.mesh.inbound.chunks import RUN_CHUNKS
 from ods.mesh.inbound.transfer import StagingFile
 from tests.helpers.mesh import Mesh, MeshTransport, Node, served_sha256, wait_public
 from tests.helpers.packages import MIB, uploaded

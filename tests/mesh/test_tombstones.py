@@ -6,7 +6,8 @@ import asyncio
 import hashlib
 import os
 
-from ods.mesh import peers, reconcile
+from ods.mesh import reconcile
+from ods.mesh.peers import links
 from tests.helpers.mesh import Mesh, Node, link_all, served_sha256, wait_public
 from tests.helpers.packages import uploaded
 
@@ -28,7 +29,7 @@ async def events(node: Node, kind: str) -> list[dict[str, object]]:
 
 
 async def reconcile_now(node: Node, other: Node) -> None:
-    link = await peers.link_by_iss(node.context, other.context.iss)
+    link = await links.link_by_iss(node.context, other.context.iss)
     assert link is not None
     await reconcile.reconcile_with(node.context, link)
 

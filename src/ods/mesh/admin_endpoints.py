@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Response
 
-from ods.mesh import peers, reconcile
-from ods.mesh.protocol.wire import PeerList, PeerOut, RegisterRequest
-from ods.web.deps import Admin, ContextDep, current_user
-from ods.web.errors import ERROR_RESPONSES, ErrorBody
+from ods.mesh import reconcile
+from ods.mesh.peers import listing, registration
+from ods.mesh.schemas import PeerList, PeerOut, RegisterRequest
+from ods.web.deps import Admin, ContextDep, admin_router
+from ods.web.errors import ErrorBody
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["network"],
-    dependencies=[Depends(current_user)],
-    responses=ERROR_RESPONSES,
-)
+router = admin_router("network")
 
 
 @router.get("/registered_ods", operation_id="list_registered_ods")
 async def registered_ods(context: ContextDep) -> PeerList:
     """The servers this one is registered with, and the state of each link."""
-    return PeerList(items=await peers.list_peers(context))
+    return PeerList(items=await listing.list_peers(context))
 
 
 @router.post(
@@ -38,7 +34,7 @@ async def register(body: RegisterRequest, context: ContextDep, principal: Admin)
     This server then reconciles with the new peer: it fetches what the peer
     has that it would accept.
     """
-    peer = await peers.register(context, body, principal.username)
+    peer = await registration.register(context, body, principal.username)
     await reconcile.reconcile_soon(context, peer.iss)
     return peer
 
@@ -46,5 +42,5 @@ async def register(body: RegisterRequest, context: ContextDep, principal: Admin)
 @router.delete("/registered_ods/{peer_id}", operation_id="unregister_ods", status_code=204)
 async def unregister(peer_id: int, context: ContextDep, principal: Admin) -> Response:
     """Forget a registered ODS; it is told to forget this one too."""
-    await peers.unregister(context, peer_id, principal.username)
+    await registration.unregister(context, peer_id, principal.username)
     return Response(status_code=204)

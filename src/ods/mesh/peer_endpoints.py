@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ods.mesh import fetch, peers, reconcile, replication, tombstones
+from ods.mesh import reconcile, serving, tombstones
+from ods.mesh.inbound import intake
+from ods.mesh.peers import registration, verification
 from ods.mesh.protocol.client import PEER_API, PeerLink
 from ods.mesh.protocol.wire import (
     Inventory,
@@ -39,7 +41,7 @@ def signed_target(request: Request) -> str:
 
 async def signed_peer(request: Request, context: ContextDep) -> PeerLink:
     body = await request.body()
-    return await peers.verify_peer_request(
+    return await verification.verify_peer_request(
         context, request.headers, request.method, signed_target(request), body
     )
 
@@ -51,20 +53,22 @@ SignedPeer = Annotated[PeerLink, Depends(signed_peer)]
 async def accept_registration(request: Request, context: ContextDep) -> RegistrationAnswer:
     """Another ODS registers with this one (sealed link secret, signed with it)."""
     body = await request.body()
-    return await peers.accept_registration(context, request.headers, signed_target(request), body)
+    return await registration.accept_registration(
+        context, request.headers, signed_target(request), body
+    )
 
 
 @router.post("/unregister", operation_id="peer_unregister", status_code=204)
 async def accept_unregistration(peer: SignedPeer, context: ContextDep) -> Response:
     """The peer forgot this server; forget it too."""
-    await peers.accept_unregistration(context, peer)
+    await registration.accept_unregistration(context, peer)
     return Response(status_code=204)
 
 
 @router.post("/notify", operation_id="peer_notify", status_code=202)
 async def notify(body: Notification, peer: SignedPeer, context: ContextDep) -> Response:
     """A package version is available at the sender; fetch it unless it is known here."""
-    await fetch.accept_notification(context, peer, body)
+    await intake.accept_notification(context, peer, body)
     return Response(status_code=202)
 
 
@@ -89,7 +93,7 @@ async def inventory(_: SignedPeer, context: ContextDep) -> Inventory:
 @router.get("/packages/{uuid}", operation_id="peer_package")
 async def package(uuid: str, _: SignedPeer, context: ContextDep) -> PackageManifest:
     """One published package with the digests of its chunks."""
-    return await replication.manifest(context, uuid)
+    return await serving.manifest(context, uuid)
 
 
 @router.get(
@@ -100,7 +104,7 @@ async def package(uuid: str, _: SignedPeer, context: ContextDep) -> PackageManif
 )
 async def chunk(uuid: str, index: int, _: SignedPeer, context: ContextDep) -> Response:
     """The bytes of one 1 MiB chunk."""
-    data = await replication.read_chunk(context, uuid, index)
+    data = await serving.read_chunk(context, uuid, index)
     return Response(content=data, media_type="application/octet-stream")
 
 
@@ -115,12 +119,10 @@ async def chunk_run(
     _: SignedPeer,
     context: ContextDep,
     start: Annotated[int, Query(ge=0, description="Index of the first chunk.")],
-    count: Annotated[
-        int, Query(ge=1, le=replication.MAX_RUN_CHUNKS, description="How many chunks.")
-    ],
+    count: Annotated[int, Query(ge=1, le=serving.MAX_RUN_CHUNKS, description="How many chunks.")],
 ) -> StreamingResponse:
     """Consecutive 1 MiB chunks as one body: one request for many chunks."""
-    run = await replication.chunk_run(context, uuid, start, count)
+    run = await serving.chunk_run(context, uuid, start, count)
     return StreamingResponse(
         run.stream(),
         media_type="application/octet-stream",
@@ -133,4 +135,4 @@ async def hello(body: ServerCard, peer: SignedPeer, context: ContextDep) -> Serv
     """Exchange server cards: each side learns the other's stage and firewalled mode."""
     await reconcile.apply_card(context, peer, body)
     me = await get_identity(context.db, context.cipher)
-    return ServerCard.model_validate(peers.card_of(me))
+    return ServerCard.model_validate(registration.server_card(me))

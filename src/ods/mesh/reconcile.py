@@ -11,10 +11,8 @@ current stage and firewalled mode.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -23,8 +21,9 @@ from ods.core.errors import OdsError
 from ods.core.models import Package, Peer, Tombstone
 from ods.core.stages import Stage
 from ods.jobs import runner as jobs
-from ods.mesh import peers, replication, tombstones
-from ods.mesh.fetch import fetch_key
+from ods.jobs.kinds import Fetch, Reconcile
+from ods.mesh import outbound, serving, tombstones
+from ods.mesh.peers import links, registration
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import Inventory, ServerCard
 from ods.server.identity import get_identity
@@ -33,12 +32,6 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 log = logging.getLogger(__name__)
-
-TICK_SECONDS = 5.0
-
-
-def reconcile_key(peer_iss: str) -> str:
-    return f"reconcile:{peer_iss}"
 
 
 async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None:
@@ -52,12 +45,12 @@ async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None
         peer.name = card.name or peer.name
         peer.stage = card.stage.value
         peer.firewalled_mode = card.firewalled_mode
-    peers.forget_links(context)
+    links.forget_links(context)
 
 
 async def exchange_cards(context: Context, client: PeerClient) -> None:
     me = await get_identity(context.db, context.cipher)
-    response = await client.call("POST", "/hello", peers.card_of(me))
+    response = await client.call("POST", "/hello", registration.server_card(me))
     try:
         await apply_card(context, client.link, ServerCard.model_validate(response.json()))
     except ValidationError:
@@ -67,7 +60,7 @@ async def exchange_cards(context: Context, client: PeerClient) -> None:
 async def inventory(context: Context) -> Inventory:
     """What this server offers its peers: its published packages and its tombstones."""
     return Inventory(
-        packages=await replication.published_cards(context),
+        packages=await serving.published_cards(context),
         tombstones=await tombstones.propagated(context),
     )
 
@@ -82,7 +75,7 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
         await exchange_cards(context, client)
         inventory = Inventory.model_validate((await client.call("GET", "/packages")).json())
     except OdsError as exc:
-        await peers.record_failure(context, link.id, exc)
+        await links.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     except ValidationError:
         raise jobs.RetryLater(f"{link.name} sent an inventory ODS cannot read") from None
@@ -103,11 +96,9 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
         for package in wanted:
             if package.uuid in known or package.uuid in buried:
                 continue
-            key = fetch_key(package.uuid)
-            await jobs.add_job(session, "fetch", key, {"uuid": package.uuid, "peer": link.iss})
-            keys.append(key)
-    await jobs.dispatch(context, keys)
-    offered = await replication.offer_missing(context, link, inventory)
+            keys.append(await jobs.add_job(session, Fetch(uuid=package.uuid, peer=link.iss)))
+    await jobs.dispatch(context.queue, keys)
+    offered = await outbound.offer_missing(context, link, inventory)
     if keys or offered:
         log.info(
             "reconciling with %s: fetching %d package(s), offering %d",
@@ -118,55 +109,19 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
     return len(keys)
 
 
-@jobs.job("reconcile", max_attempts=3)
-async def reconcile_job(context: Context, payload: dict[str, Any]) -> None:
-    link = await peers.link_by_iss(context, payload["peer"])
+async def reconcile_job(context: Context, job: Reconcile) -> None:
+    link = await links.link_by_iss(context, job.peer)
     if link is not None:
         await reconcile_with(context, link)
 
 
 async def reconcile_soon(context: Context, peer_iss: str) -> None:
     """Reconcile with one peer now, e.g. right after registering with it."""
-    await jobs.submit(context, "reconcile", reconcile_key(peer_iss), {"peer": peer_iss})
+    await jobs.submit(context, Reconcile(peer=peer_iss))
 
 
 async def reconcile_all(context: Context) -> None:
-    for link in await peers.links(context):
+    for link in await links.links(context):
         if link.firewalled_mode:
             continue  # it cannot be reached; it polls this server instead
-        await jobs.submit(context, "reconcile", reconcile_key(link.iss), {"peer": link.iss})
-
-
-class Scheduler:
-    """Starts reconciliation at start-up and on its interval, and reclaims abandoned jobs."""
-
-    def __init__(self, context: Context, reconcile_every: float, poll_every: float) -> None:
-        self.context = context
-        self.reconcile_every = reconcile_every
-        self.poll_every = poll_every
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ods scheduler")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        last = 0.0
-        while True:
-            try:
-                me = await get_identity(self.context.db, self.context.cipher)
-                every = self.poll_every if me.firewalled_mode else self.reconcile_every
-                if time.monotonic() - last >= every or last == 0.0:
-                    last = time.monotonic()
-                    await reconcile_all(self.context)
-                await jobs.resume_jobs(self.context, reclaim_all_running=False)
-                await peers.prune_nonces(self.context)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("scheduler tick failed")
-            await asyncio.sleep(TICK_SECONDS)
+        await jobs.submit(context, Reconcile(peer=link.iss))

@@ -15,18 +15,16 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from ods.core.errors import InvalidInput, NotFound, OdsError
+from ods.core.errors import InvalidInput, NotFound
 from ods.core.humanize import timestamp
 from ods.core.models import Chunk, Package
 from ods.core.stages import Stage
-from ods.jobs import runner as jobs
-from ods.mesh import peers
-from ods.mesh.protocol.client import PeerClient, PeerLink
-from ods.mesh.protocol.wire import ChunkDigests, Inventory, PackageCard, PackageManifest
+from ods.mesh.protocol.wire import ChunkDigests, PackageCard, PackageManifest
+from ods.mesh.state import ChunkSource, mesh_state
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.schemas import Status
 
@@ -36,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def card(package: Package) -> PackageCard:
+def package_card(package: Package) -> PackageCard:
     return PackageCard(
         uuid=package.uuid,
         filename=package.filename,
@@ -50,7 +48,7 @@ def card(package: Package) -> PackageCard:
     )
 
 
-async def _public(context: Context, uuid: str) -> Package:
+async def published_package(context: Context, uuid: str) -> Package:
     async with context.db.session() as session:
         package = (
             await session.execute(
@@ -69,11 +67,11 @@ async def published_cards(context: Context) -> list[PackageCard]:
                 select(Package).where(Package.status == Status.PUBLIC.value).order_by(Package.id)
             )
         ).scalars()
-        return [card(package) for package in rows]
+        return [package_card(package) for package in rows]
 
 
 async def manifest(context: Context, uuid: str) -> PackageManifest:
-    package = await _public(context, uuid)
+    package = await published_package(context, uuid)
     async with context.db.session() as session:
         chunks = (
             await session.execute(
@@ -83,7 +81,7 @@ async def manifest(context: Context, uuid: str) -> PackageManifest:
             )
         ).all()
     return PackageManifest(
-        **card(package).model_dump(),
+        **package_card(package).model_dump(),
         chunks=[ChunkDigests(index=i, sha1=s1, sha256=s256) for i, s1, s256 in chunks],
     )
 
@@ -92,12 +90,28 @@ MAX_RUN_CHUNKS = 64
 SEND_SIZE = 256 * 1024  # bytes per write to the connection: less in flight when a receiver dies
 
 
-async def _chunk_source(context: Context, uuid: str) -> tuple[str, int]:
-    source = context.chunk_sources.get(uuid)
-    if source is None:
-        package = await _public(context, uuid)
-        source = (package.filename, package.file_size)
-        context.chunk_sources.put(uuid, source)
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns
+
+
+async def _chunk_source(context: Context, uuid: str) -> ChunkSource:
+    """The published file of a Public package; the cached entry only while the file is the same."""
+    sources = mesh_state(context).chunk_sources
+    source = sources.get(uuid)
+    if source is not None:
+        seen = await asyncio.to_thread(_identity, context.files.published(source.filename))
+        if seen == (source.inode, source.mtime_ns):
+            return source
+    package = await published_package(context, uuid)
+    seen = await asyncio.to_thread(_identity, context.files.published(package.filename))
+    if seen is None:
+        raise NotFound(f"No published package with uuid {uuid}.")
+    source = ChunkSource(package.filename, package.file_size, *seen)
+    sources.put(uuid, source)
     return source
 
 
@@ -115,7 +129,6 @@ async def read_chunk(context: Context, uuid: str, index: int) -> bytes:
     try:
         return await asyncio.to_thread(_read_at, run.path, run.offset, run.length)
     except FileNotFoundError:
-        context.chunk_sources.clear()
         raise NotFound(f"No published package with uuid {uuid}.") from None
 
 
@@ -145,73 +158,12 @@ class ChunkRun:
 
 async def chunk_run(context: Context, uuid: str, start: int, count: int) -> ChunkRun:
     """Chunks `start` to `start + count - 1` of a published package."""
-    filename, size = await _chunk_source(context, uuid)
-    total = max(1, -(-size // CHUNK_SIZE))
+    source = await _chunk_source(context, uuid)
+    total = max(1, -(-source.size // CHUNK_SIZE))
     if start < 0 or start >= total:
-        raise NotFound(f"{filename} has no chunk {start} (it has {total}).")
+        raise NotFound(f"{source.filename} has no chunk {start} (it has {total}).")
     if not 1 <= count <= MAX_RUN_CHUNKS:
         raise InvalidInput(f"Ask for 1 to {MAX_RUN_CHUNKS} chunks at a time, not {count}.")
-    path = context.files.published(filename)
-    if not path.exists():
-        context.chunk_sources.clear()
-        raise NotFound(f"No published package with uuid {uuid}.")
     offset = start * CHUNK_SIZE
-    return ChunkRun(path, offset, min(size, (start + count) * CHUNK_SIZE) - offset)
-
-
-def notify_key(uuid: str, peer_iss: str) -> str:
-    return f"notify:{uuid}:{peer_iss}"
-
-
-async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) -> int:
-    """Queue a notification of a Public package to every peer that would take it."""
-    package = await _public(context, uuid)
-    stage = Stage(package.stage)
-    keys = []
-    async with context.db.transaction() as session:
-        for link in await peers.links(context):
-            if link.iss in (skip_iss, package.origin_iss) or link.firewalled_mode:
-                continue
-            if not link.stage.accepts(stage):
-                continue
-            key = notify_key(uuid, link.iss)
-            await jobs.add_job(session, "notify", key, {"uuid": uuid, "peer": link.iss})
-            keys.append(key)
-    await jobs.dispatch(context, keys)
-    return len(keys)
-
-
-async def offer_missing(context: Context, link: PeerLink, inventory: Inventory) -> int:
-    """Notify a peer of this server's packages its inventory lacks and it would take."""
-    if link.firewalled_mode:
-        return 0
-    theirs = {p.uuid for p in inventory.packages} | {t.uuid for t in inventory.tombstones}
-    mine = await published_cards(context)
-    keys = []
-    async with context.db.transaction() as session:
-        for package in mine:
-            if package.uuid in theirs or not link.stage.accepts(package.stage):
-                continue
-            key = notify_key(package.uuid, link.iss)
-            await jobs.add_job(session, "notify", key, {"uuid": package.uuid, "peer": link.iss})
-            keys.append(key)
-    await jobs.dispatch(context, keys)
-    return len(keys)
-
-
-@jobs.job("notify", max_attempts=12)
-async def notify_job(context: Context, payload: dict[str, Any]) -> None:
-    link = await peers.link_by_iss(context, payload["peer"])
-    if link is None:
-        return
-    try:
-        package = await _public(context, payload["uuid"])
-    except NotFound:
-        return
-    client = PeerClient(context.http, context.iss, link)
-    try:
-        await client.call("POST", "/notify", {"uuid": package.uuid, "stage": package.stage})
-    except OdsError as exc:
-        await peers.record_failure(context, link.id, exc)
-        raise
-    await peers.record_contact(context, link.id, None)
+    length = min(source.size, (start + count) * CHUNK_SIZE) - offset
+    return ChunkRun(context.files.published(source.filename), offset, length)

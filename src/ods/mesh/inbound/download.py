@@ -1,0 +1,232 @@
+"""The `fetch` job: download a package from a peer, verify it, publish it, pass the news on.
+
+A fetch reads the package's manifest from the peer that announced it (or
+from any other peer that has it) and decides where the version goes
+(`versions`). It then asks for runs of 1 MiB chunks (`chunks`) and receives
+them in worker threads (`transfer`): each chunk is written in place into one
+staging file and checked against its SHA-256 and SHA1, and the whole file is
+hashed as it goes; a bad chunk is fetched again. After a crash or restart the
+staging file is the state: the chunks in it that match their digests are
+kept, only the others are fetched. When every chunk is checked, the whole
+file's SHA-256 and SHA1 are compared, and it is published the way uploads are
+(Publishing, rename, Public), then announced to this server's own peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ods.core.errors import InvalidInput, OdsError
+from ods.core.humanize import size_hr
+from ods.core.models import Package, Tombstone
+from ods.core.stages import Stage
+from ods.events.log import record_event
+from ods.jobs import runner as jobs
+from ods.jobs.kinds import Fetch
+from ods.mesh import outbound
+from ods.mesh.inbound.chunks import fetch_chunks, in_thread
+from ods.mesh.inbound.transfer import Receiver, StagingFile, scan_staging
+from ods.mesh.inbound.versions import KeepOurs, NewRow, OverPublic, claim_for_publishing, place
+from ods.mesh.peers import links
+from ods.mesh.protocol.client import PeerClient, PeerLink
+from ods.mesh.protocol.wire import PackageManifest
+from ods.packages.digest import CHUNK_SIZE
+from ods.packages.naming import check_filename
+from ods.packages.progress import DownloadProgress, Downloads
+from ods.packages.publish import make_public
+from ods.packages.schemas import Status
+from ods.server.identity import get_identity
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def chunk_count(size: int) -> int:
+    return -(-size // CHUNK_SIZE)
+
+
+def check_manifest(manifest: PackageManifest, uuid: str) -> None:
+    if manifest.uuid != uuid:
+        raise jobs.JobFailed(f"the peer described another package ({manifest.uuid})")
+    try:
+        check_filename(manifest.filename)
+    except InvalidInput as exc:
+        raise jobs.JobFailed(f"the peer's filename is not acceptable: {exc.message}") from None
+    indices = [chunk.index for chunk in manifest.chunks]
+    if indices != list(range(chunk_count(manifest.file_size))):
+        raise jobs.JobFailed("the peer's chunk list does not match the file size")
+
+
+def prepare_staging(path: Path, size: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+
+
+async def publish(
+    context: Context,
+    link: PeerLink,
+    manifest: PackageManifest,
+    target: NewRow | OverPublic,
+    path: Path,
+) -> bool:
+    """Move the verified file into the share dir. False if the version is no longer wanted."""
+    async with context.db.transaction() as session:
+        row = await claim_for_publishing(session, link, manifest, target)
+        package_id = row.id if row is not None else None
+    if package_id is None:
+        await asyncio.to_thread(path.unlink, True)
+        return False
+
+    async def record(session: AsyncSession, package: Package) -> None:
+        package.chunks_done = chunk_count(package.file_size)
+        await record_event(
+            session,
+            "package.available",
+            f"{manifest.filename} is available here",
+            package_uuid=package.uuid,
+        )
+
+    await make_public(context, package_id, path, manifest.filename, record=record)
+    return True
+
+
+async def read_manifest(context: Context, link: PeerLink, uuid: str) -> PackageManifest:
+    """The peer's description of a package: size, digests, the digests of every chunk."""
+    client = PeerClient(context.http, context.iss, link)
+    try:
+        response = await client.call("GET", f"/packages/{uuid}")
+        manifest = PackageManifest.model_validate(response.json())
+    except ValidationError:
+        raise jobs.RetryLater(f"{link.name} sent a package description ODS cannot read") from None
+    except OdsError as exc:
+        await links.record_failure(context, link.id, exc)
+        raise jobs.RetryLater(exc.message) from None
+    check_manifest(manifest, uuid)
+    return manifest
+
+
+async def receive(
+    context: Context,
+    link: PeerLink,
+    manifest: PackageManifest,
+    target: NewRow | OverPublic,
+    job_key: str,
+) -> DownloadProgress:
+    """Fetch and check every chunk not already good in the staging file; the file's digests
+    must then match. Returns the download's progress (for the log)."""
+    path = context.files.download(manifest.uuid)
+    staged = await asyncio.to_thread(scan_staging, path, manifest)
+    good = staged.good
+    if not path.exists():
+        await asyncio.to_thread(prepare_staging, path, manifest.file_size)
+    missing = [c.index for c in manifest.chunks if c.index not in good]
+    progress = DownloadProgress(
+        chunks_total=len(manifest.chunks),
+        chunks_done=len(good),
+        bytes_done=sum(min(CHUNK_SIZE, manifest.file_size - i * CHUNK_SIZE) for i in good),
+        source=link.name,
+    )
+    row_id = target.package_id if isinstance(target, NewRow) else None
+    downloads = context.part(Downloads)
+    downloads.start(manifest.uuid, progress)
+    try:
+        staging = await asyncio.to_thread(StagingFile, path)
+        receiver = Receiver(staging, manifest, progress, staged)
+        try:
+            await fetch_chunks(context, link, manifest, receiver, missing, row_id, job_key)
+            digests = await in_thread(context, receiver.close, receiver.finish)
+            await asyncio.to_thread(staging.sync)
+        finally:
+            receiver.close()
+            staging.close()
+    except OdsError as exc:
+        await links.record_failure(context, link.id, exc)
+        raise jobs.RetryLater(exc.message) from None
+    finally:
+        downloads.end(manifest.uuid)
+    if digests != (manifest.sha1, manifest.sha256):
+        path.unlink(missing_ok=True)
+        raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
+    return progress
+
+
+async def fetch_from(context: Context, uuid: str, link: PeerLink, job_key: str) -> None:
+    """Fetch one version from one peer, publish it, and tell this server's own peers."""
+    manifest = await read_manifest(context, link, uuid)
+    me = await get_identity(context.db, context.cipher)
+    if not me.stage.accepts(Stage(manifest.stage)):
+        return
+    target = await place(context, manifest, link)
+    if target is None:
+        return
+    if isinstance(target, KeepOurs):
+        await outbound.announce(context, target.uuid)
+        return
+    started = time.monotonic()
+    progress = await receive(context, link, manifest, target, job_key)
+    if not await publish(context, link, manifest, target, context.files.download(uuid)):
+        return
+    elapsed = time.monotonic() - started
+    log.info(
+        "fetched %s (%s) from %s in %.1f s, %s/s",
+        manifest.filename,
+        size_hr(progress.bytes_this_run),
+        link.name,
+        elapsed,
+        size_hr(int(progress.bytes_this_run / max(elapsed, 0.001))),
+    )
+    await links.record_contact(context, link.id, None)
+    await outbound.announce(context, uuid, skip_iss=link.iss)
+
+
+async def mark_failed(context: Context, job: Fetch, reason: str) -> None:
+    async with context.db.transaction() as session:
+        package = (
+            await session.execute(select(Package).where(Package.uuid == job.uuid))
+        ).scalar_one_or_none()
+        if package is None or package.status != Status.DOWNLOADING.value:
+            return
+        package.status = Status.FAILED.value
+        package.status_reason = reason
+        await record_event(
+            session,
+            "package.failed",
+            f"{package.filename} could not be fetched: {reason}",
+            package_uuid=package.uuid,
+        )
+
+
+async def fetch_job(context: Context, job: Fetch) -> None:
+    uuid = job.uuid
+    async with context.db.session() as session:
+        status = await session.scalar(select(Package.status).where(Package.uuid == uuid))
+        buried = await session.get(Tombstone, uuid) is not None
+    if status == Status.PUBLIC.value or buried:
+        return
+    # The peer that offered it first, then any other peer that has it.
+    sources = await links.links(context)
+    sources.sort(key=lambda link: link.iss != job.peer)
+    if not sources:
+        raise jobs.JobFailed("no registered peer is left to fetch it from")
+    reasons = []
+    for link in sources:
+        try:
+            await fetch_from(context, uuid, link, job.key())
+            return
+        except jobs.RetryLater as exc:
+            reasons.append(f"{link.name}: {exc}")
+    raise jobs.RetryLater("; ".join(reasons))

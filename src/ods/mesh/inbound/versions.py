@@ -1,0 +1,207 @@
+"""Two versions of one filename: which one wins, and where an incoming version goes.
+
+Every server decides alike, so the mesh converges: a version that replaced
+the other where it was uploaded wins quietly; otherwise the newer upload
+wins, ties broken by uuid, and the loser is set aside with a `superseded`
+tombstone and a `package.conflict` event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ods.core.humanize import size_hr, timestamp
+from ods.core.models import Chunk, Package, Tombstone
+from ods.events.log import record_event
+from ods.jobs import runner as jobs
+from ods.mesh.protocol.client import PeerLink
+from ods.mesh.protocol.wire import PackageManifest
+from ods.packages import service
+from ods.packages.schemas import Status
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """The version is fetched into its own Downloading row."""
+
+    package_id: int
+
+
+@dataclass(frozen=True)
+class OverPublic:
+    """The version beats the Public one of its filename, which stays served until it is in."""
+
+    replaces_id: int
+
+
+@dataclass(frozen=True)
+class KeepOurs:
+    """Not taken: this server's own version of the filename won; peers hear of it."""
+
+    uuid: str
+
+
+Placement = NewRow | OverPublic | KeepOurs
+
+
+def version_key(created_ts: int, uuid: str) -> tuple[int, str]:
+    """Of two versions of one filename, the greater key wins, on every server alike."""
+    return (created_ts, uuid)
+
+
+def from_timestamp(ts: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).replace(tzinfo=None)
+
+
+def incoming_wins(manifest: PackageManifest, other: Package) -> bool:
+    """Whether a version a peer offers beats the other version of its filename here."""
+    if manifest.replaces == other.uuid:
+        return True
+    if other.replaces == manifest.uuid:
+        return False
+    incoming = version_key(manifest.created_ts, manifest.uuid)
+    return incoming > version_key(timestamp(other.created), other.uuid)
+
+
+def loser_reason(manifest: PackageManifest, other: Package) -> str:
+    """A version its successor replaced is `replaced`; a conflict's loser `superseded`."""
+    if manifest.replaces == other.uuid or other.replaces == manifest.uuid:
+        return "replaced"
+    return "superseded"
+
+
+async def resolve(
+    session: AsyncSession, link: PeerLink, manifest: PackageManifest, other: Package
+) -> bool:
+    """Two versions of one filename met here. True if the incoming one wins.
+
+    A version that replaced the other where it was uploaded wins quietly.
+    Otherwise it is a conflict: the newer upload wins everywhere, ties broken
+    by uuid, and the loser is set aside with a `superseded` tombstone and a
+    `package.conflict` event. An older Public version stays served until the
+    winner is in.
+    """
+    wins = incoming_wins(manifest, other)
+    reason = loser_reason(manifest, other)
+    if reason == "superseded":
+        winner, loser = (manifest.uuid, other.uuid) if wins else (other.uuid, manifest.uuid)
+        await record_event(
+            session,
+            "package.conflict",
+            f"{manifest.filename}: two different uploads met (uuid {other.uuid} here, "
+            f"uuid {manifest.uuid} from {link.name}); the newer upload, {winner}, wins "
+            f"on every server and {loser} is set aside",
+            package_uuid=loser,
+        )
+    if not wins:
+        await service.bury(session, manifest.uuid, manifest.filename, reason)
+    return wins
+
+
+async def place(context: Context, manifest: PackageManifest, link: PeerLink) -> Placement | None:
+    """Where this version goes; None when it is not taken (an older or set-aside version)."""
+    async with context.db.transaction() as session:
+        if await session.get(Tombstone, manifest.uuid) is not None:
+            return None
+        row = (
+            await session.execute(select(Package).where(Package.uuid == manifest.uuid))
+        ).scalar_one_or_none()
+        if row is not None:
+            if (row.sha256, row.file_size) != (manifest.sha256, manifest.file_size):
+                raise jobs.RetryLater(
+                    f"{link.name} describes {manifest.uuid} differently from the first source"
+                )
+            if row.status == Status.FAILED.value:
+                row.status = Status.DOWNLOADING.value
+                row.status_reason = None
+            row.source_peer_id = link.id
+            return NewRow(row.id)
+        other = (
+            await session.execute(select(Package).where(Package.filename == manifest.filename))
+        ).scalar_one_or_none()
+        if other is not None:
+            if other.status == Status.PUBLISHING.value:
+                raise jobs.RetryLater(f"{manifest.filename} is being published here")
+            if not await resolve(session, link, manifest, other):
+                return KeepOurs(other.uuid) if other.status == Status.PUBLIC.value else None
+            if other.status == Status.PUBLIC.value:
+                return OverPublic(other.id)
+            # The loser was not served yet: drop it and fetch the winner in its place.
+            await session.delete(other)
+            await service.bury(session, other.uuid, other.filename, loser_reason(manifest, other))
+            await session.flush()
+        package = Package(
+            uuid=manifest.uuid,
+            filename=manifest.filename,
+            file_size=manifest.file_size,
+            sha1=manifest.sha1,
+            sha256=manifest.sha256,
+            stage=manifest.stage.value,
+            status=Status.DOWNLOADING.value,
+            created=from_timestamp(manifest.created_ts),
+            origin_iss=manifest.origin_iss or link.iss,
+            replaces=manifest.replaces,
+            source_peer_id=link.id,
+            chunks_done=0,
+        )
+        session.add(package)
+        await session.flush()
+        await insert_chunks(session, package.id, manifest)
+        await record_event(
+            session,
+            "package.downloading",
+            f"{manifest.filename} ({size_hr(manifest.file_size)}) is coming from {link.name}",
+            package_uuid=manifest.uuid,
+        )
+        return NewRow(package.id)
+
+
+async def insert_chunks(session: AsyncSession, package_id: int, manifest: PackageManifest) -> None:
+    rows = [
+        {"package_id": package_id, "index": c.index, "sha1": c.sha1, "sha256": c.sha256}
+        for c in manifest.chunks
+    ]
+    for start in range(0, len(rows), 1000):
+        await session.execute(insert(Chunk), rows[start : start + 1000])
+
+
+async def claim_for_publishing(
+    session: AsyncSession, link: PeerLink, manifest: PackageManifest, target: NewRow | OverPublic
+) -> Package | None:
+    """The row to publish into, marked Publishing; None if things changed meanwhile."""
+    if isinstance(target, NewRow):
+        row = await session.get(Package, target.package_id)
+        if row is None or row.uuid != manifest.uuid or row.status != Status.DOWNLOADING.value:
+            return None
+    else:
+        row = await session.get(Package, target.replaces_id)
+        if row is None or row.filename != manifest.filename or row.status != Status.PUBLIC.value:
+            return None
+        if row.uuid != manifest.uuid:
+            if not incoming_wins(manifest, row):
+                # A newer version got in meanwhile.
+                await service.bury(session, manifest.uuid, manifest.filename, "superseded")
+                return None
+            await service.bury(session, row.uuid, row.filename, loser_reason(manifest, row))
+            await session.execute(delete(Chunk).where(Chunk.package_id == row.id))
+            row.uuid = manifest.uuid
+            row.file_size = manifest.file_size
+            row.sha1 = manifest.sha1
+            row.sha256 = manifest.sha256
+            row.stage = manifest.stage.value
+            row.created = from_timestamp(manifest.created_ts)
+            row.origin_iss = manifest.origin_iss or link.iss
+            row.replaces = manifest.replaces
+            row.source_peer_id = link.id
+            await session.flush()
+            await insert_chunks(session, row.id, manifest)
+    row.status = Status.PUBLISHING.value
+    return row

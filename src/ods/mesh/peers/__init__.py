@@ -1,0 +1,1 @@
+"""Peers: registration (both sides), links and their health, checking signed requests."""

@@ -1,0 +1,107 @@
+"""Links to registered peers: each peer's address, stage and secret, and the health of the link.
+
+A `PeerLink` is what every exchange with a peer needs; links are read from
+the database (secrets decrypted with DATABASE_KEY) and cached for a few
+seconds. Every exchange records its outcome here: a peer that stops
+answering is marked unreachable (with a `peer.unreachable` event) and
+reachable again at its next answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from ods.core.errors import OdsError
+from ods.core.models import Peer, utcnow
+from ods.core.stages import Stage
+from ods.events.log import record_event
+from ods.mesh.protocol.client import PeerLink, PeerUnreachable
+from ods.mesh.state import mesh_state
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+
+CONTACT_RESOLUTION = 5.0
+
+
+def secret_context(iss: str) -> str:
+    return f"peer.secret:{iss}"
+
+
+def link_of(context: Context, peer: Peer) -> PeerLink:
+    secret = context.cipher.decrypt(peer.secret_encrypted, secret_context(peer.iss))
+    return PeerLink(
+        id=peer.id,
+        iss=peer.iss,
+        name=peer.name,
+        url=peer.url,
+        stage=Stage(peer.stage),
+        firewalled_mode=peer.firewalled_mode,
+        secret=bytes.fromhex(secret),
+    )
+
+
+async def links(context: Context) -> list[PeerLink]:
+    async with context.db.session() as session:
+        peers = (await session.execute(select(Peer).order_by(Peer.id))).scalars().all()
+    return [link_of(context, peer) for peer in peers]
+
+
+async def link_by_iss(context: Context, iss: str) -> PeerLink | None:
+    cached = mesh_state(context).peer_links.get(iss)
+    if cached is not None:
+        return cached
+    async with context.db.session() as session:
+        peer = (await session.execute(select(Peer).where(Peer.iss == iss))).scalar_one_or_none()
+    if peer is None:
+        return None
+    link = link_of(context, peer)
+    mesh_state(context).peer_links.put(iss, link)
+    return link
+
+
+def forget_links(context: Context) -> None:
+    """Peers changed here: read them from the database again."""
+    mesh_state(context).forget_links()
+
+
+async def record_contact(context: Context, peer_id: int, error: str | None) -> None:
+    """Note a successful exchange with a peer, or the error that stopped one."""
+    contacts = mesh_state(context).last_contacts
+    now_mono = time.monotonic()
+    if error is None:
+        last = contacts.get(peer_id)
+        if last is not None and now_mono - last < CONTACT_RESOLUTION:
+            return
+        contacts[peer_id] = now_mono
+    else:
+        contacts.pop(peer_id, None)
+    async with context.db.transaction() as session:
+        peer = await session.get(Peer, peer_id)
+        if peer is None:
+            return
+        now = utcnow()
+        if error is None:
+            if peer.last_contact is None or now - peer.last_contact >= dt.timedelta(seconds=5):
+                peer.last_contact = now
+            if not peer.reachable:
+                peer.reachable = True
+                await record_event(session, "peer.reachable", f"{peer.name} is reachable again")
+            return
+        peer.last_error = error
+        peer.last_error_at = now
+        if peer.reachable:
+            peer.reachable = False
+            await record_event(session, "peer.unreachable", f"{peer.name}: {error}")
+
+
+async def record_failure(context: Context, peer_id: int, exc: OdsError) -> None:
+    """A failed exchange: only a peer that did not answer counts as unreachable."""
+    await record_contact(
+        context, peer_id, exc.message if isinstance(exc, PeerUnreachable) else None
+    )

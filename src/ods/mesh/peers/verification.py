@@ -1,0 +1,71 @@
+"""Checking signed requests from peers: signature, timestamp window, replayed nonces.
+
+Every request under /api/ods/ (but registration, which carries its own proof)
+is signed with the secret of the link between the two servers. The secret is
+looked up by the sender's iss, so one peer can never pass for another; nonces
+are kept in the database, so a restart does not reopen replays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from ods.core.errors import OdsError
+from ods.core.models import Nonce, utcnow
+from ods.mesh.peers.links import link_by_iss, record_contact
+from ods.mesh.protocol import signing
+from ods.mesh.protocol.client import PeerLink
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+
+NONCE_RETENTION = dt.timedelta(seconds=signing.WINDOW_SECONDS * 3)
+
+
+class SignatureRefused(OdsError):
+    status_code = 401
+    code = "signature_rejected"
+
+
+async def remember_nonce(context: Context, sender: str, nonce: str) -> None:
+    """Refuse a nonce seen before; keep nonces past the signature window."""
+    now = utcnow()
+    try:
+        async with context.db.transaction() as session:
+            session.add(Nonce(sender=sender, nonce=nonce, seen=now))
+    except IntegrityError:
+        raise SignatureRefused("The nonce was used before: a replayed request.") from None
+
+
+async def prune_nonces(context: Context) -> None:
+    """Forget nonces too old to pass the timestamp check anyway."""
+    async with context.db.transaction() as session:
+        await session.execute(delete(Nonce).where(Nonce.seen < utcnow() - NONCE_RETENTION))
+
+
+async def verify_peer_request(
+    context: Context, headers: Mapping[str, str], method: str, target: str, body: bytes
+) -> PeerLink:
+    """The registered peer that signed this request, or SignatureRefused with the reason."""
+    try:
+        parsed, claimed = signing.read_signed(
+            dict(headers), method=method, target=target, body=body
+        )
+    except signing.SignatureRejected as exc:
+        raise SignatureRefused(f"Refused: {exc}.") from None
+    link = await link_by_iss(context, parsed.sender)
+    if link is None:
+        raise SignatureRefused(f"Refused: no registered peer has iss {parsed.sender}.")
+    try:
+        signing.check_signature(parsed, claimed, link.secret, own_iss=context.iss)
+    except signing.SignatureRejected as exc:
+        raise SignatureRefused(f"Refused: {exc}.") from None
+    await remember_nonce(context, parsed.sender, parsed.nonce)
+    await record_contact(context, link.id, None)
+    return link

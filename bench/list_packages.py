@@ -38,7 +38,7 @@ from sqlalchemy import create_engine, insert
 
 from ods.core.models import Package, utcnow
 from ods.core.stages import Stage
-from ods.packages.schemas import Status
+from ods.core.statuses import Status
 
 TARGET_MEDIAN_MS = 100.0
 CLIENT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)

@@ -16,11 +16,11 @@ from typing import ClassVar, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ods.accounts.schemas import Role
+from ods.core.auth import Role
 from ods.core.humanize import size_hr
 from ods.core.models import Package
 from ods.core.stages import Stage
-from ods.packages.schemas import Status
+from ods.core.statuses import Status
 
 
 class EventData(BaseModel):

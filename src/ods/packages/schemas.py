@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ods.core.stages import Stage
-
-
-class Status(StrEnum):
-    PUBLISHING = "Publishing"
-    DOWNLOADING = "Downloading"
-    PUBLIC = "Public"
-    FAILED = "Failed"
-
+from ods.core.statuses import Status
 
 PACKAGE_EXAMPLE: dict[str, Any] = {
     "created": "2017-11-11T03:15:54",

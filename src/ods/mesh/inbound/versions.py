@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.humanize import timestamp
 from ods.core.models import Chunk, Package, Tombstone
+from ods.core.statuses import Status
 from ods.events.catalogue import PackageConflict, PackageDownloading, package_facts
 from ods.events.log import record
 from ods.jobs import runner as jobs
 from ods.mesh.protocol.client import PeerLink
 from ods.mesh.protocol.wire import PackageManifest
 from ods.packages import service
-from ods.packages.schemas import Status
 
 if TYPE_CHECKING:
     from ods.core.context import Context

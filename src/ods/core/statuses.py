@@ -1,0 +1,12 @@
+"""The status of a package version on one server."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PUBLISHING = "Publishing"
+    DOWNLOADING = "Downloading"
+    PUBLIC = "Public"
+    FAILED = "Failed"

@@ -12,6 +12,8 @@ from ods.mesh.protocol.client import PeerClient, PeerRefused
 from tests.sync.conftest import Mesh, Node
 from tests.sync.test_propagation import link_all, upload, wait_public
 
+pytestmark = pytest.mark.portable
+
 MIB = 1024 * 1024
 
 

@@ -22,6 +22,8 @@ from ods.mesh.protocol.client import ChunkTooLarge, PeerRefused, PeerUnreachable
 from ods.mesh.protocol.connection import NEAR_BUFFER, PeerConnection, limit_near_buffer
 from tests.tls import self_signed_certificate
 
+pytestmark = pytest.mark.portable
+
 STALL = 0.5  # the client's stall_seconds
 WAIT = 5.0  # the longest any test waits for something that should come at once
 TARGET = "/api/ods/packages/abc/chunks?start=2&count=3"

@@ -8,9 +8,12 @@ import itertools
 import os
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.sync.conftest import Mesh, Node
+
+pytestmark = pytest.mark.portable
 
 
 async def upload(node: Node, name: str, data: bytes, stage: str = "Prod") -> dict[str, object]:

@@ -18,6 +18,8 @@ from ods.mesh.inbound.transfer import StagingFile
 from tests.sync.conftest import Mesh, MeshTransport, Node
 from tests.sync.test_propagation import served_sha256, upload, wait_public
 
+pytestmark = pytest.mark.portable
+
 MIB = 1024 * 1024
 
 

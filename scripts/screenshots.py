@@ -25,9 +25,9 @@ from playwright.sync_api import Page, expect, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.mesh import PASSWORD, Node, mesh_of, random_file  # noqa: E402
-from tests.e2e.serve import free_port  # noqa: E402
-from tests.webui.console import launch_chromium, log_in, open_tab, package_row  # noqa: E402
+from tests.helpers.console import launch_chromium, log_in, open_tab, package_row  # noqa: E402
+from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file  # noqa: E402
+from tests.helpers.processes.serve import free_port  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
 MIB = 1024 * 1024

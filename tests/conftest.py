@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -16,49 +13,23 @@ from ods.app import create_app
 from ods.core import migrate
 from ods.core.config import Settings, load_settings, normalise_database_url
 from ods.core.db import create_engine
-from tests import services
-
-NEW_PASSWORD = "a long test passphrase"
-TEST_DATABASE_KEY = base64.b64encode(b"k" * 32).decode()
-
-
-BACKENDS = ("sqlite", "mariadb", "postgresql")
-
-
-def selected_backends() -> list[str]:
-    """The backends named in ODS_TEST_BACKENDS (a comma list), or all of them."""
-    raw = os.environ.get("ODS_TEST_BACKENDS", "")
-    names = [name.strip().lower() for name in raw.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(BACKENDS))
-    if unknown:
-        raise pytest.UsageError(
-            f"ODS_TEST_BACKENDS: unknown backend {unknown[0]!r}; use {', '.join(BACKENDS)}"
-        )
-    return names or list(BACKENDS)
-
-
-def serve(backend: str) -> Iterator[services.DatabaseServer]:
-    with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(services.SERVERS[backend]())
-        except services.ServerError as exc:
-            pytest.fail(f"cannot start the {backend} test server: {exc}", pytrace=False)
-        yield server
+from tests.helpers import services
+from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY, login
 
 
 @pytest.fixture(scope="session")
 def mariadb_server() -> Iterator[services.DatabaseServer]:
     """One MariaDB per test process (xdist worker)."""
-    yield from serve("mariadb")
+    yield from services.serving("mariadb")
 
 
 @pytest.fixture(scope="session")
 def postgresql_server() -> Iterator[services.DatabaseServer]:
     """One PostgreSQL per test process (xdist worker)."""
-    yield from serve("postgresql")
+    yield from services.serving("postgresql")
 
 
-@pytest.fixture(params=selected_backends())
+@pytest.fixture(params=services.selected_backends())
 def database_backend(request: pytest.FixtureRequest) -> str:
     """sqlite, mariadb or postgresql: every test that needs a database runs on each."""
     backend: str = request.param
@@ -113,15 +84,6 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://ods.test") as c:
         yield c
-
-
-async def login(client: httpx.AsyncClient, username: str, password: str) -> str:
-    response = await client.post(
-        "/api/auth/login", json={"username": username, "password": password}
-    )
-    assert response.status_code == 200, response.text
-    token: str = response.json()["token"]
-    return token
 
 
 @pytest.fixture

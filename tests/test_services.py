@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests import services
+from tests.helpers import services
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 10.0
@@ -26,7 +26,7 @@ TEST_PROCESS = textwrap.dedent(
     """
     import signal, sys, time
     from pathlib import Path
-    from tests import services
+    from tests.helpers import services
 
     setpriv, then, log = sys.argv[1] or None, sys.argv[2], Path(sys.argv[3])
     process = services.start(
@@ -38,6 +38,19 @@ TEST_PROCESS = textwrap.dedent(
         time.sleep(300)
     """
 )
+
+
+def sleeping(pid: int) -> bool:
+    """Whether `pid` is the test process's server, once setpriv has handed over to it."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).cmdline()[-1:] == ["import time; time.sleep(300)"]:
+                return True
+        except psutil.NoSuchProcess:
+            return False
+        time.sleep(0.05)
+    return False
 
 
 def gone(pid: int) -> bool:
@@ -84,7 +97,7 @@ def test_with_setpriv_servers_die_with_a_killed_test_process(tmp_path: Path) -> 
     if setpriv is None:
         pytest.skip("setpriv (util-linux) is not installed")
     with harness_process(setpriv, "wait", tmp_path) as (test, server):
-        assert psutil.Process(server).cmdline()[-1] == "import time; time.sleep(300)"
+        assert sleeping(server), "the server did not start"
         test.send_signal(signal.SIGKILL)
         assert gone(server), "the server outlived the killed test process"
 

@@ -198,7 +198,7 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from ods.jobs.worker import build_worker
+    from ods.lifecycle import build_worker
 
     settings = load_settings()
     if not settings.redis_url:
@@ -248,8 +248,9 @@ def _read_password(args: argparse.Namespace) -> str:
 
 def _user_create(args: argparse.Namespace) -> int:
     from ods.accounts.passwords import check_new_password
-    from ods.accounts.schemas import Role, UserCreate
+    from ods.accounts.schemas import UserCreate
     from ods.accounts.service import create_user
+    from ods.core.auth import Role
 
     settings = load_settings()
     password = _read_password(args)

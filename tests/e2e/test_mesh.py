@@ -11,14 +11,13 @@ import pytest
 
 from ods.core import platform
 from ods.core.config import Settings
-from tests.e2e.mesh import Node, mesh_of, random_file
-from tests.e2e.nginx import nginx_in_front_of
-from tests.e2e.proxy import StallingProxy
-from tests.tls import self_signed_certificate
+from tests.helpers.packages import MIB
+from tests.helpers.processes.mesh import Node, mesh_of, random_file
+from tests.helpers.processes.nginx import nginx_in_front_of
+from tests.helpers.processes.proxy import StallingProxy
+from tests.helpers.tls import self_signed_certificate
 
 pytestmark = pytest.mark.e2e
-
-MIB = 1024 * 1024
 
 
 async def prepare(nodes: list[Node], stages: list[str] | None = None) -> None:

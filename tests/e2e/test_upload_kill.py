@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.serve import OdsServer, serving, start
-from tests.test_packages import BOUNDARY, CONTENT_TYPE, MIB, content_of, multipart
+from tests.helpers.packages import BOUNDARY, CONTENT_TYPE, MIB, content_of, multipart
+from tests.helpers.processes.serve import OdsServer, serving, start
 
 PASSWORD = "an end-to-end passphrase"
 DECLARED_MIB = 64

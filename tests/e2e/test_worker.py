@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.mesh import PASSWORD, Node, mesh_of, random_file
-from tests.e2e.redis_server import redis_server
-from tests.e2e.serve import ODS, server_env
+from tests.helpers.packages import MIB
+from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file
+from tests.helpers.processes.redis_server import redis_server
+from tests.helpers.processes.serve import ODS, server_env
 
 pytestmark = pytest.mark.e2e
-
-MIB = 1024 * 1024
 
 
 def start_worker(node: Node) -> subprocess.Popen[bytes]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from ods.accounts import service
 from ods.accounts.schemas import LoginRequest, LoginResponse, Me, PasswordChange
+from ods.accounts.throttle import LoginThrottle
 from ods.web.deps import AnyPrincipal, ContextDep
 from ods.web.errors import ERROR_RESPONSES, ErrorBody
 
@@ -24,7 +25,7 @@ async def login(body: LoginRequest, request: Request, context: ContextDep) -> Lo
     address = request.client.host if request.client else "unknown"
     ttl = dt.timedelta(hours=context.settings.token_ttl_hours)
     return await service.login(
-        context.db, context.throttle, body.username, body.password, address, ttl
+        context.db, context.part(LoginThrottle), body.username, body.password, address, ttl
     )
 
 

@@ -3,30 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    PACKAGE_MANAGER = "package_manager"
-    READ_ONLY = "read_only"
-
-    @property
-    def rank(self) -> int:
-        return {"read_only": 0, "package_manager": 1, "admin": 2}[self.value]
-
-
-class Principal(BaseModel):
-    """Who is calling: the user behind a bearer token."""
-
-    user_id: int
-    username: str
-    role: Role
-    must_change_password: bool
-    token_id: int
-    token_kind: str
+from ods.core.auth import Role
 
 
 class LoginRequest(BaseModel):

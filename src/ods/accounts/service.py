@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 
 from sqlalchemy import delete, func, select
@@ -18,8 +17,6 @@ from ods.accounts.passwords import (
 )
 from ods.accounts.schemas import (
     LoginResponse,
-    Principal,
-    Role,
     TokenCreate,
     TokenCreated,
     TokenOut,
@@ -29,6 +26,7 @@ from ods.accounts.schemas import (
     iso_or_none,
 )
 from ods.accounts.throttle import LoginThrottle
+from ods.core.auth import Principal, Role, hash_token
 from ods.core.db import Database
 from ods.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ods.core.humanize import iso, timestamp
@@ -36,11 +34,6 @@ from ods.core.models import Token, User, utcnow
 from ods.events.log import record_event
 
 TOKEN_PREFIX = "ods_"  # noqa: S105 - a prefix, not a secret
-LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
-
-
-def hash_token(raw: str) -> str:
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
 def new_token() -> str:
@@ -239,37 +232,6 @@ async def login(
     )
 
 
-async def authenticate(db: Database, raw: str) -> Principal:
-    """The principal behind a bearer token, or Unauthorized with the reason."""
-    async with db.session() as session:
-        row = (
-            await session.execute(
-                select(Token, User)
-                .join(User, User.id == Token.user_id)
-                .where(Token.token_hash == hash_token(raw))
-            )
-        ).one_or_none()
-    if row is None:
-        raise Unauthorized("The token is not valid (revoked, or never issued); log in again.")
-    token, user = row
-    now = utcnow()
-    if token.expires is not None and token.expires <= now:
-        raise Unauthorized("The token has expired; log in again.")
-    if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
-        async with db.transaction() as session:
-            stored = await session.get(Token, token.id)
-            if stored is not None:
-                stored.last_used = now
-    return Principal(
-        user_id=user.id,
-        username=user.username,
-        role=Role(user.role),
-        must_change_password=user.must_change_password,
-        token_id=token.id,
-        token_kind=token.kind,
-    )
-
-
 async def change_password(
     db: Database, principal: Principal, old_password: str, new_password: str
 ) -> None:
@@ -341,8 +303,3 @@ async def revoke_token(db: Database, principal: Principal, token_id: int) -> Non
         await record_event(
             session, "token.revoked", f"Token {token.name!r} revoked", actor=principal.username
         )
-
-
-def require_role(principal: Principal, role: Role) -> None:
-    if principal.role.rank < role.rank:
-        raise Forbidden(f"This needs the {role.value} role; you are {principal.role.value}.")

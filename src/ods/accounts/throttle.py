@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from typing import TYPE_CHECKING, Self
 
 from ods.core.errors import TooManyRequests
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
 
 
 class LoginThrottle:
@@ -15,6 +19,14 @@ class LoginThrottle:
         self.max_failures = max_failures
         self.window = window_seconds
         self._failures: dict[tuple[str, str], deque[float]] = {}
+
+    @classmethod
+    def for_context(cls, context: Context) -> Self:
+        settings = context.settings
+        return cls(settings.login_max_failures, settings.login_lockout_seconds)
+
+    def close(self) -> None:
+        self._failures.clear()
 
     def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
         failures = self._failures.setdefault(key, deque())

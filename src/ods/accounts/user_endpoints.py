@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Response
 
 from ods.accounts import service
 from ods.accounts.schemas import (
@@ -16,19 +16,14 @@ from ods.accounts.schemas import (
     UserOut,
     UserUpdate,
 )
-from ods.web.deps import Admin, ContextDep, CurrentUser, current_user
-from ods.web.errors import ERROR_RESPONSES, ErrorBody
+from ods.web.deps import Admin, ContextDep, CurrentUser, admin_router
+from ods.web.errors import ErrorBody
 
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "Conflict (name taken, last admin, own account)"}
 }
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["accounts"],
-    dependencies=[Depends(current_user)],
-    responses=ERROR_RESPONSES,
-)
+router = admin_router("accounts")
 
 
 @router.get("/users", operation_id="list_users")

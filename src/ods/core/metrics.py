@@ -6,12 +6,7 @@ collide. `ods.web.metrics` counts requests and bytes as they are sent.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
-
-if TYPE_CHECKING:
-    from ods.jobs.queue import JobQueue
 
 
 class Metrics:
@@ -41,7 +36,8 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch_queue(self, queue: JobQueue) -> None:
+    def watch_queue(self, queue: object) -> None:
+        """Report the depth of a queue that counts its jobs (the in-process one does)."""
         depth = getattr(queue, "depth", None)
         if depth is not None:
             self.queue_depth.set_function(lambda: float(getattr(queue, "depth", 0)))

@@ -9,13 +9,13 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from ods.events import log as event_log
 from ods.events.log import EVENT_EXAMPLE, EventFollower, EventList, EventOut
-from ods.web.deps import ContextDep, current_user
+from ods.web.deps import ContextDep, admin_router
 from ods.web.errors import ERROR_RESPONSES
 
 log = logging.getLogger(__name__)
@@ -25,12 +25,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["events"],
-    dependencies=[Depends(current_user)],
-    responses=ERROR_RESPONSES,
-)
+router = admin_router("events")
 
 STREAM_EXAMPLE = (
     "id: 42\nevent: package.uploaded\ndata: "

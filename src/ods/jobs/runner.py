@@ -11,62 +11,48 @@ died is enqueued again.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.models import Job, utcnow
+from ods.jobs.kinds import JobPayload
+from ods.jobs.registry import JobHandler, JobRegistry
 
 if TYPE_CHECKING:
-    from ods.core.context import Context
+    from ods.core.context import Context, JobQueue
 
 log = logging.getLogger(__name__)
 
-PENDING, RUNNING, DONE, FAILED = "pending", "running", "done", "failed"
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 LEASE = dt.timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 300.0
 
-Handler = Callable[["Context", dict[str, Any]], Awaitable[None]]
-FailureHandler = Callable[["Context", dict[str, Any], str], Awaitable[None]]
-
 
 class RetryLater(Exception):
-    """The job could not finish now; run it again after a back-off."""
+    """The job could not finish now; run it again after a back-off (or after `defer` seconds)."""
+
+    def __init__(self, reason: str, *, defer: float | None = None) -> None:
+        super().__init__(reason)
+        self.defer = defer
 
 
 class JobFailed(Exception):
     """The job cannot succeed; do not retry."""
-
-
-class JobKind:
-    def __init__(
-        self, name: str, handler: Handler, max_attempts: int, on_failure: FailureHandler | None
-    ) -> None:
-        self.name = name
-        self.handler = handler
-        self.max_attempts = max_attempts
-        self.on_failure = on_failure
-
-
-KINDS: dict[str, JobKind] = {}
-
-
-def job(
-    kind: str, *, max_attempts: int = 8, on_failure: FailureHandler | None = None
-) -> Callable[[Handler], Handler]:
-    """Register a handler for a kind of job; `on_failure` runs when it gives up."""
-
-    def register(handler: Handler) -> Handler:
-        KINDS[kind] = JobKind(kind, handler, max_attempts, on_failure)
-        return handler
-
-    return register
 
 
 def backoff(attempts: int) -> float:
@@ -74,55 +60,59 @@ def backoff(attempts: int) -> float:
     return base * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not security
 
 
-async def add_job(
-    session: AsyncSession, kind: str, key: str, payload: dict[str, Any] | None = None
-) -> None:
-    """Record a job in the caller's transaction; an existing job of that key is re-armed."""
-    body = json.dumps(payload or {}, sort_keys=True)
+async def add_job(session: AsyncSession, payload: JobPayload) -> str:
+    """Record a job in the caller's transaction; an existing job of that key is re-armed.
+
+    Returns the key, to `dispatch` once the transaction has committed.
+    """
+    key, kind = payload.key(), payload.kind
+    body = payload.model_dump_json()
     existing = (
         await session.execute(select(Job).where(Job.key == key).with_for_update())
     ).scalar_one_or_none()
     if existing is None:
         try:
             async with session.begin_nested():
-                session.add(Job(key=key, kind=kind, payload=body, status=PENDING))
-            return
+                session.add(Job(key=key, kind=kind, payload=body, status=JobStatus.PENDING))
+            return key
         except IntegrityError:
             existing = (await session.execute(select(Job).where(Job.key == key))).scalar_one()
-    if existing.status in (DONE, FAILED):
-        existing.status = PENDING
+    if existing.status in (JobStatus.DONE, JobStatus.FAILED):
+        existing.status = JobStatus.PENDING
         existing.attempts = 0
         existing.last_error = None
     existing.payload = body
     existing.run_after = utcnow()
+    return key
 
 
-async def dispatch(context: Context, keys: Iterable[str]) -> None:
+async def dispatch(queue: JobQueue, keys: Iterable[str]) -> None:
     """Enqueue jobs whose rows are committed."""
     for key in keys:
-        await context.queue.enqueue(key, attempt=0)
+        await queue.enqueue(key, attempt=0)
 
 
-async def submit(context: Context, kind: str, key: str, payload: dict[str, Any]) -> None:
+async def submit(context: Context, payload: JobPayload) -> None:
+    """Record a job in a transaction of its own and enqueue it."""
     async with context.db.transaction() as session:
-        await add_job(session, kind, key, payload)
-    await dispatch(context, [key])
+        key = await add_job(session, payload)
+    await dispatch(context.queue, [key])
 
 
-async def _claim(context: Context, key: str) -> Job | None:
+async def _take(context: Context, key: str) -> Job | None:
     async with context.db.transaction() as session:
         now = utcnow()
         claimed = await session.execute(
             update(Job)
-            .where(Job.key == key, Job.status == PENDING)
-            .values(status=RUNNING, attempts=Job.attempts + 1, updated=now)
+            .where(Job.key == key, Job.status == JobStatus.PENDING)
+            .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, updated=now)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return (await session.execute(select(Job).where(Job.key == key))).scalar_one()
 
 
-async def _finish(context: Context, key: str, status: str, error: str | None = None) -> None:
+async def _finish(context: Context, key: str, status: JobStatus, error: str | None = None) -> None:
     async with context.db.transaction() as session:
         await session.execute(
             update(Job).where(Job.key == key).values(status=status, last_error=error)
@@ -130,54 +120,62 @@ async def _finish(context: Context, key: str, status: str, error: str | None = N
 
 
 async def _give_up(
-    context: Context, kind: JobKind, key: str, payload: dict[str, Any], reason: str
+    context: Context, handler: JobHandler[Any], key: str, payload: JobPayload, reason: str
 ) -> None:
-    await _finish(context, key, FAILED, reason)
-    context.metrics.jobs.labels(kind.name, "failed").inc()
-    if kind.on_failure is not None:
-        await kind.on_failure(context, payload, reason)
+    await _finish(context, key, JobStatus.FAILED, reason)
+    context.metrics.jobs.labels(handler.kind, "failed").inc()
+    if handler.on_failure is not None:
+        await handler.on_failure(context, payload, reason)
 
 
-async def run_job(context: Context, key: str) -> None:
+async def _retry(context: Context, row: Job, reason: str, defer: float | None) -> None:
+    context.metrics.jobs.labels(row.kind, "retry").inc()
+    delay = backoff(row.attempts) if defer is None else defer
+    log.info("job %s will retry in %.1f s: %s", row.key, delay, reason)
+    async with context.db.transaction() as session:
+        await session.execute(
+            update(Job)
+            .where(Job.key == row.key)
+            .values(
+                status=JobStatus.PENDING,
+                last_error=reason,
+                run_after=utcnow() + dt.timedelta(seconds=delay),
+            )
+        )
+    await context.queue.enqueue(row.key, attempt=row.attempts, defer=delay)
+
+
+async def run_job(context: Context, registry: JobRegistry, key: str) -> None:
     """Claim the job, run its handler, record the outcome. Safe to call twice."""
-    row = await _claim(context, key)
+    row = await _take(context, key)
     if row is None:
         return
-    kind = KINDS.get(row.kind)
-    if kind is None:
-        await _finish(context, key, FAILED, f"unknown job kind {row.kind!r}")
+    handler = registry.get(row.kind)
+    if handler is None:
+        await _finish(context, key, JobStatus.FAILED, f"unknown job kind {row.kind!r}")
         return
-    payload = json.loads(row.payload)
     try:
-        await kind.handler(context, payload)
+        payload = handler.payload.model_validate_json(row.payload)
+    except ValidationError as exc:
+        await _finish(context, key, JobStatus.FAILED, f"unreadable payload: {exc}")
+        return
+    try:
+        await handler.run(context, payload)
     except JobFailed as exc:
         log.warning("job %s failed: %s", key, exc)
-        await _give_up(context, kind, key, payload, str(exc))
+        await _give_up(context, handler, key, payload, str(exc))
         return
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
         if not isinstance(exc, RetryLater):
             log.exception("job %s raised", key)
-        if row.attempts >= kind.max_attempts:
+        if row.attempts >= handler.max_attempts:
             log.warning("job %s failed after %d attempts: %s", key, row.attempts, reason)
-            await _give_up(context, kind, key, payload, reason)
+            await _give_up(context, handler, key, payload, reason)
             return
-        context.metrics.jobs.labels(row.kind, "retry").inc()
-        delay = backoff(row.attempts)
-        log.info("job %s will retry in %.1f s: %s", key, delay, reason)
-        async with context.db.transaction() as session:
-            await session.execute(
-                update(Job)
-                .where(Job.key == key)
-                .values(
-                    status=PENDING,
-                    last_error=reason,
-                    run_after=utcnow() + dt.timedelta(seconds=delay),
-                )
-            )
-        await context.queue.enqueue(key, attempt=row.attempts, defer=delay)
+        await _retry(context, row, reason, exc.defer if isinstance(exc, RetryLater) else None)
         return
-    await _finish(context, key, DONE)
+    await _finish(context, key, JobStatus.DONE)
     context.metrics.jobs.labels(row.kind, "done").inc()
 
 
@@ -185,13 +183,13 @@ async def resume_jobs(context: Context, *, reclaim_all_running: bool) -> int:
     """Enqueue pending jobs, and running ones whose runner is gone. Returns how many."""
     now = utcnow()
     async with context.db.transaction() as session:
-        stale = Job.status == RUNNING
+        stale = Job.status == JobStatus.RUNNING
         if not reclaim_all_running:
             stale = stale & (Job.updated < now - LEASE)
-        await session.execute(update(Job).where(stale).values(status=PENDING))
+        await session.execute(update(Job).where(stale).values(status=JobStatus.PENDING))
         rows = (
             await session.execute(
-                select(Job.key, Job.attempts, Job.run_after).where(Job.status == PENDING)
+                select(Job.key, Job.attempts, Job.run_after).where(Job.status == JobStatus.PENDING)
             )
         ).all()
     for key, attempts, run_after in rows:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import Response
 
 from ods.mesh import reconcile
 from ods.mesh.peers import listing, registration
 from ods.mesh.schemas import PeerList, PeerOut, RegisterRequest
-from ods.web.deps import Admin, ContextDep, current_user
-from ods.web.errors import ERROR_RESPONSES, ErrorBody
+from ods.web.deps import Admin, ContextDep, admin_router
+from ods.web.errors import ErrorBody
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["network"],
-    dependencies=[Depends(current_user)],
-    responses=ERROR_RESPONSES,
-)
+router = admin_router("network")
 
 
 @router.get("/registered_ods", operation_id="list_registered_ods")

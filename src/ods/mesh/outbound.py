@@ -7,11 +7,14 @@ stage is at least the peer's, and the peer is not firewalled) gets a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import contextlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ods.core.errors import NotFound, OdsError
 from ods.core.stages import Stage
 from ods.jobs import runner as jobs
+from ods.jobs.kinds import AnnouncePackage, JobPayload, Notify
 from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import Inventory
@@ -21,26 +24,31 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 
-def notify_key(uuid: str, peer_iss: str) -> str:
-    return f"notify:{uuid}:{peer_iss}"
+async def queue_for_peers(context: Context, payloads: Iterable[JobPayload]) -> int:
+    """Record one job per peer in one transaction, then enqueue them: the fan-out every
+    announcement uses. Returns how many were queued."""
+    keys = []
+    async with context.db.transaction() as session:
+        for payload in payloads:
+            keys.append(await jobs.add_job(session, payload))
+    await jobs.dispatch(context.queue, keys)
+    return len(keys)
 
 
 async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) -> int:
     """Queue a notification of a Public package to every peer that would take it."""
     package = await published_package(context, uuid)
     stage = Stage(package.stage)
-    keys = []
-    async with context.db.transaction() as session:
-        for link in await links.links(context):
-            if link.iss in (skip_iss, package.origin_iss) or link.firewalled_mode:
-                continue
-            if not link.stage.accepts(stage):
-                continue
-            key = notify_key(uuid, link.iss)
-            await jobs.add_job(session, "notify", key, {"uuid": uuid, "peer": link.iss})
-            keys.append(key)
-    await jobs.dispatch(context, keys)
-    return len(keys)
+    return await queue_for_peers(
+        context,
+        (
+            Notify(uuid=uuid, peer=link.iss)
+            for link in await links.links(context)
+            if link.iss not in (skip_iss, package.origin_iss)
+            and not link.firewalled_mode
+            and link.stage.accepts(stage)
+        ),
+    )
 
 
 async def offer_missing(context: Context, link: PeerLink, inventory: Inventory) -> int:
@@ -48,26 +56,28 @@ async def offer_missing(context: Context, link: PeerLink, inventory: Inventory) 
     if link.firewalled_mode:
         return 0
     theirs = {p.uuid for p in inventory.packages} | {t.uuid for t in inventory.tombstones}
-    mine = await published_cards(context)
-    keys = []
-    async with context.db.transaction() as session:
-        for package in mine:
-            if package.uuid in theirs or not link.stage.accepts(package.stage):
-                continue
-            key = notify_key(package.uuid, link.iss)
-            await jobs.add_job(session, "notify", key, {"uuid": package.uuid, "peer": link.iss})
-            keys.append(key)
-    await jobs.dispatch(context, keys)
-    return len(keys)
+    return await queue_for_peers(
+        context,
+        (
+            Notify(uuid=package.uuid, peer=link.iss)
+            for package in await published_cards(context)
+            if package.uuid not in theirs and link.stage.accepts(package.stage)
+        ),
+    )
 
 
-@jobs.job("notify", max_attempts=12)
-async def notify_job(context: Context, payload: dict[str, Any]) -> None:
-    link = await links.link_by_iss(context, payload["peer"])
+async def announce_job(context: Context, job: AnnouncePackage) -> None:
+    # Deleted or replaced meanwhile: its tombstone travels instead.
+    with contextlib.suppress(NotFound):
+        await announce(context, job.uuid)
+
+
+async def notify_job(context: Context, job: Notify) -> None:
+    link = await links.link_by_iss(context, job.peer)
     if link is None:
         return
     try:
-        package = await published_package(context, payload["uuid"])
+        package = await published_package(context, job.uuid)
     except NotFound:
         return
     client = PeerClient(context.http, context.iss, link)

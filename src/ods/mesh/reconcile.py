@@ -12,7 +12,7 @@ current stage and firewalled mode.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -21,8 +21,8 @@ from ods.core.errors import OdsError
 from ods.core.models import Package, Peer, Tombstone
 from ods.core.stages import Stage
 from ods.jobs import runner as jobs
+from ods.jobs.kinds import Fetch, Reconcile
 from ods.mesh import outbound, serving, tombstones
-from ods.mesh.inbound.download import fetch_key
 from ods.mesh.peers import links, registration
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import Inventory, ServerCard
@@ -32,10 +32,6 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 log = logging.getLogger(__name__)
-
-
-def reconcile_key(peer_iss: str) -> str:
-    return f"reconcile:{peer_iss}"
 
 
 async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None:
@@ -100,10 +96,8 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
         for package in wanted:
             if package.uuid in known or package.uuid in buried:
                 continue
-            key = fetch_key(package.uuid)
-            await jobs.add_job(session, "fetch", key, {"uuid": package.uuid, "peer": link.iss})
-            keys.append(key)
-    await jobs.dispatch(context, keys)
+            keys.append(await jobs.add_job(session, Fetch(uuid=package.uuid, peer=link.iss)))
+    await jobs.dispatch(context.queue, keys)
     offered = await outbound.offer_missing(context, link, inventory)
     if keys or offered:
         log.info(
@@ -115,20 +109,19 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
     return len(keys)
 
 
-@jobs.job("reconcile", max_attempts=3)
-async def reconcile_job(context: Context, payload: dict[str, Any]) -> None:
-    link = await links.link_by_iss(context, payload["peer"])
+async def reconcile_job(context: Context, job: Reconcile) -> None:
+    link = await links.link_by_iss(context, job.peer)
     if link is not None:
         await reconcile_with(context, link)
 
 
 async def reconcile_soon(context: Context, peer_iss: str) -> None:
     """Reconcile with one peer now, e.g. right after registering with it."""
-    await jobs.submit(context, "reconcile", reconcile_key(peer_iss), {"peer": peer_iss})
+    await jobs.submit(context, Reconcile(peer=peer_iss))
 
 
 async def reconcile_all(context: Context) -> None:
     for link in await links.links(context):
         if link.firewalled_mode:
             continue  # it cannot be reached; it polls this server instead
-        await jobs.submit(context, "reconcile", reconcile_key(link.iss), {"peer": link.iss})
+        await jobs.submit(context, Reconcile(peer=link.iss))

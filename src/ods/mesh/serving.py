@@ -25,6 +25,7 @@ from ods.core.humanize import timestamp
 from ods.core.models import Chunk, Package
 from ods.core.stages import Stage
 from ods.mesh.protocol.wire import ChunkDigests, PackageCard, PackageManifest
+from ods.mesh.state import ChunkSource, mesh_state
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.schemas import Status
 
@@ -90,12 +91,28 @@ MAX_RUN_CHUNKS = 64
 SEND_SIZE = 256 * 1024  # bytes per write to the connection: less in flight when a receiver dies
 
 
-async def _chunk_source(context: Context, uuid: str) -> tuple[str, int]:
-    source = context.chunk_sources.get(uuid)
-    if source is None:
-        package = await published_package(context, uuid)
-        source = (package.filename, package.file_size)
-        context.chunk_sources.put(uuid, source)
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_ino, found.st_mtime_ns
+
+
+async def _chunk_source(context: Context, uuid: str) -> ChunkSource:
+    """The published file of a Public package; the cached entry only while the file is the same."""
+    sources = mesh_state(context).chunk_sources
+    source = sources.get(uuid)
+    if source is not None:
+        seen = await asyncio.to_thread(_identity, context.files.published(source.filename))
+        if seen == (source.inode, source.mtime_ns):
+            return source
+    package = await published_package(context, uuid)
+    seen = await asyncio.to_thread(_identity, context.files.published(package.filename))
+    if seen is None:
+        raise NotFound(f"No published package with uuid {uuid}.")
+    source = ChunkSource(package.filename, package.file_size, *seen)
+    sources.put(uuid, source)
     return source
 
 
@@ -113,7 +130,6 @@ async def read_chunk(context: Context, uuid: str, index: int) -> bytes:
     try:
         return await asyncio.to_thread(_read_at, run.path, run.offset, run.length)
     except FileNotFoundError:
-        context.chunk_sources.clear()
         raise NotFound(f"No published package with uuid {uuid}.") from None
 
 
@@ -144,15 +160,12 @@ class ChunkRun:
 
 async def chunk_run(context: Context, uuid: str, start: int, count: int) -> ChunkRun:
     """Chunks `start` to `start + count - 1` of a published package."""
-    filename, size = await _chunk_source(context, uuid)
-    total = max(1, -(-size // CHUNK_SIZE))
+    source = await _chunk_source(context, uuid)
+    total = max(1, -(-source.size // CHUNK_SIZE))
     if start < 0 or start >= total:
-        raise NotFound(f"{filename} has no chunk {start} (it has {total}).")
+        raise NotFound(f"{source.filename} has no chunk {start} (it has {total}).")
     if not 1 <= count <= MAX_RUN_CHUNKS:
         raise InvalidInput(f"Ask for 1 to {MAX_RUN_CHUNKS} chunks at a time, not {count}.")
-    path = context.files.published(filename)
-    if not path.exists():
-        context.chunk_sources.clear()
-        raise NotFound(f"No published package with uuid {uuid}.")
     offset = start * CHUNK_SIZE
-    return ChunkRun(path, offset, min(size, (start + count) * CHUNK_SIZE) - offset)
+    length = min(source.size, (start + count) * CHUNK_SIZE) - offset
+    return ChunkRun(context.files.published(source.filename), offset, length)

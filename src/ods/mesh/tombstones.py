@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ods.core.errors import Conflict, NotFound, OdsError
 from ods.core.humanize import timestamp
 from ods.core.models import Package, Tombstone
-from ods.jobs import runner as jobs
+from ods.jobs.kinds import AnnounceTombstone, Forget
 from ods.mesh.inbound import intake
+from ods.mesh.outbound import queue_for_peers
 from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import TombstoneCard
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 PROPAGATED = ("deleted", "replaced")
 
 
-async def cards(session: AsyncSession, rows: Sequence[Tombstone]) -> list[TombstoneCard]:
+async def tombstone_cards(session: AsyncSession, rows: Sequence[Tombstone]) -> list[TombstoneCard]:
     """Tombstones as peers see them, each with the version that replaced it, if any."""
     successors = {
         replaces: (uuid, stage)
@@ -81,7 +82,7 @@ async def propagated(context: Context) -> list[TombstoneCard]:
                 .order_by(Tombstone.created, Tombstone.uuid)
             )
         ).scalars()
-        return await cards(session, list(rows))
+        return await tombstone_cards(session, list(rows))
 
 
 async def is_buried(context: Context, uuid: str) -> bool:
@@ -89,34 +90,31 @@ async def is_buried(context: Context, uuid: str) -> bool:
         return await session.get(Tombstone, uuid) is not None
 
 
-def forget_key(uuid: str, peer_iss: str) -> str:
-    return f"forget:{uuid}:{peer_iss}"
-
-
 async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) -> int:
     """Queue the tombstone of `uuid` to every peer that is pushed to."""
-    keys = []
-    async with context.db.transaction() as session:
-        for link in await links.links(context):
-            if link.iss == skip_iss or link.firewalled_mode:
-                continue
-            key = forget_key(uuid, link.iss)
-            await jobs.add_job(session, "forget", key, {"uuid": uuid, "peer": link.iss})
-            keys.append(key)
-    await jobs.dispatch(context, keys)
-    return len(keys)
+    return await queue_for_peers(
+        context,
+        (
+            Forget(uuid=uuid, peer=link.iss)
+            for link in await links.links(context)
+            if link.iss != skip_iss and not link.firewalled_mode
+        ),
+    )
 
 
-@jobs.job("forget", max_attempts=12)
-async def forget_job(context: Context, payload: dict[str, Any]) -> None:
-    link = await links.link_by_iss(context, payload["peer"])
+async def announce_job(context: Context, job: AnnounceTombstone) -> None:
+    await announce(context, job.uuid)
+
+
+async def forget_job(context: Context, job: Forget) -> None:
+    link = await links.link_by_iss(context, job.peer)
     if link is None:
         return
     async with context.db.session() as session:
-        tombstone = await session.get(Tombstone, payload["uuid"])
+        tombstone = await session.get(Tombstone, job.uuid)
         if tombstone is None:
             return
-        [found] = await cards(session, [tombstone])
+        [found] = await tombstone_cards(session, [tombstone])
         body = found.model_dump(mode="json")
     client = PeerClient(context.http, context.iss, link)
     try:
@@ -141,18 +139,18 @@ async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> 
     verb = "replaced" if tombstone.reason == "replaced" else "deleted"
     try:
         await service.delete_package(
-            context.db,
-            context.files,
+            context,
             tombstone.uuid,
             None,
             by_uuid=True,
             reason=tombstone.reason,
             message=f"{tombstone.filename} {verb} on {link.name}: removed here too",
+            # Passed on below, to every peer but the one it came from.
+            announce=False,
         )
     except NotFound:
         async with context.db.transaction() as session:
             await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason)
-    context.chunk_sources.clear()
     await announce(context, tombstone.uuid, skip_iss=link.iss)
     return True
 

@@ -28,7 +28,7 @@ class ChunkDigest:
 
 
 @dataclass
-class Digests:
+class FileDigests:
     size: int = 0
     sha1: str = ""
     sha256: str = ""
@@ -112,7 +112,7 @@ class DigestingWriter:
                 written = os.write(self._fd, view)
                 view = view[written:]
 
-    async def finish(self) -> Digests:
+    async def finish(self) -> FileDigests:
         """Flush the last partial chunk, fsync, and return the digests."""
         await self.drain()
         if self._fill:
@@ -123,7 +123,7 @@ class DigestingWriter:
             self._pending = None
         await asyncio.to_thread(os.fsync, self._fd)
         self.close()
-        return Digests(
+        return FileDigests(
             size=self._size,
             sha1=self._file_sha1.hexdigest(),
             sha256=self._file_sha256.hexdigest(),

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Query, Request, Response
 from starlette.requests import ClientDisconnect
 
 from ods.core.errors import InvalidInput
 from ods.core.stages import Stage
-from ods.mesh import changes
-from ods.packages import service
+from ods.packages import service, views
 from ods.packages.schemas import (
     PackageDetail,
     PackageList,
@@ -20,15 +19,10 @@ from ods.packages.schemas import (
     Status,
     UploadResult,
 )
-from ods.web.deps import ContextDep, PackageManager, current_user
-from ods.web.errors import ERROR_RESPONSES, ErrorBody
+from ods.web.deps import ContextDep, PackageManager, admin_router
+from ods.web.errors import ErrorBody
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["packages"],
-    dependencies=[Depends(current_user)],
-    responses=ERROR_RESPONSES,
-)
+router = admin_router("packages")
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -64,7 +58,7 @@ async def _upload(
     replace: bool,
 ) -> UploadResult:
     try:
-        return await changes.upload(
+        return await service.upload_package(
             context,
             request.stream(),
             content_type=request.headers.get("content-type"),
@@ -139,8 +133,8 @@ async def list_packages(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """All packages (or one page with limit/offset), oldest first."""
-    items, total = await service.list_packages(
-        context.db, stage=stage, status=status, search=search, limit=limit, offset=offset
+    items, total = await views.list_packages(
+        context, stage=stage, status=status, search=search, limit=limit, offset=offset
     )
     body = orjson.dumps({"items": items, "total": total})
     return Response(content=body, media_type="application/json")
@@ -149,7 +143,7 @@ async def list_packages(
 @router.get("/packages/{ref}", operation_id="get_package")
 async def get_package(ref: str, context: ContextDep) -> PackageDetail:
     """One package by id or filename, with the digests of its 1 MiB chunks."""
-    return await service.get_package(context.db, ref)
+    return await views.get_package(context, ref)
 
 
 @router.patch("/packages/{ref}", operation_id="change_package_stage")
@@ -157,11 +151,11 @@ async def change_stage(
     ref: str, body: StageChange, context: ContextDep, principal: PackageManager
 ) -> PackageOut:
     """Change a package's stage (promote to Test or Prod, or demote); peers follow."""
-    return await changes.change_stage(context, ref, body.stage, principal.username)
+    return await service.change_stage(context, ref, body.stage, principal.username)
 
 
 @router.delete("/packages/{ref}", operation_id="delete_package", status_code=204)
 async def delete_package(ref: str, context: ContextDep, principal: PackageManager) -> Response:
     """Delete a package: its row and its published file, here and on every peer."""
-    await changes.delete(context, ref, principal.username)
+    await service.delete_package(context, ref, principal.username)
     return Response(status_code=204)

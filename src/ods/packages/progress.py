@@ -1,13 +1,20 @@
-"""Downloads in flight in this process, for the progress shown on package objects."""
+"""Downloads in flight in this process, for the progress shown on package objects.
+
+The mesh's download job reports here; package listings read it.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
 
 
 @dataclass
-class Progress:
+class DownloadProgress:
     chunks_total: int
     chunks_done: int
     bytes_done: int
@@ -22,4 +29,24 @@ class Progress:
         return self.bytes_this_run / elapsed if elapsed > 0 else 0.0
 
 
-DOWNLOADS: dict[str, Progress] = {}
+class Downloads:
+    """DownloadProgress of each download in flight here, by package uuid."""
+
+    def __init__(self) -> None:
+        self._by_uuid: dict[str, DownloadProgress] = {}
+
+    @classmethod
+    def for_context(cls, context: Context) -> Self:
+        return cls()
+
+    def start(self, uuid: str, progress: DownloadProgress) -> None:
+        self._by_uuid[uuid] = progress
+
+    def end(self, uuid: str) -> None:
+        self._by_uuid.pop(uuid, None)
+
+    def get(self, uuid: str) -> DownloadProgress | None:
+        return self._by_uuid.get(uuid)
+
+    def close(self) -> None:
+        self._by_uuid.clear()

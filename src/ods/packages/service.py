@@ -1,55 +1,45 @@
-"""Package operations: publish an upload, list, look up, delete, change stage, recover."""
+"""Package writes: publish an upload, delete, change stage, and recover after a crash.
+
+Each write records the job that tells the mesh in its own transaction
+(`ods.jobs.kinds`); the packages feature never calls the mesh itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import uuid as uuidlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.db import Database
 from ods.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
-from ods.core.humanize import iso, size_hr, timestamp
-from ods.core.models import Chunk, Package, Peer, Tombstone, utcnow
+from ods.core.humanize import size_hr
+from ods.core.models import Chunk, Package, Tombstone, utcnow
 from ods.core.stages import Stage
+from ods.core.storage import PackageFiles
 from ods.events.log import record_event
-from ods.packages.digest import CHUNK_SIZE
-from ods.packages.progress import DOWNLOADS
+from ods.jobs import runner as jobs
+from ods.jobs.kinds import AnnouncePackage, AnnounceTombstone, JobPayload
+from ods.packages.progress import Downloads
+from ods.packages.publish import insert_chunks, make_public
 from ods.packages.schemas import (
-    ChunkOut,
-    PackageDetail,
     PackageOut,
     Status,
     UploadResult,
 )
-from ods.packages.storage import PackageFiles
 from ods.packages.upload import UploadForm, UploadParser, multipart_boundary
+from ods.packages.views import find, package_dict
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
 
 log = logging.getLogger(__name__)
-
-PACKAGE_COLUMNS = (
-    Package.id,
-    Package.uuid,
-    Package.filename,
-    Package.file_size,
-    Package.sha1,
-    Package.sha256,
-    Package.stage,
-    Package.status,
-    Package.status_reason,
-    Package.created,
-    Package.chunks_done,
-    Peer.name,
-)
-EPOCH = dt.datetime(1970, 1, 1)
-SECOND = dt.timedelta(seconds=1)
 
 
 def parse_stage(value: str) -> Stage:
@@ -63,227 +53,104 @@ def is_true(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def progress_dict(
-    uuid: str, status: str, file_size: int, chunks_done: int, source: str | None
-) -> dict[str, Any] | None:
-    """How far a download from a peer has got; None unless Downloading."""
-    if status != Status.DOWNLOADING.value:
-        return None
-    live = DOWNLOADS.get(uuid)
-    if live is not None:
-        chunks_done = live.chunks_done
-    total = -(-file_size // CHUNK_SIZE)
-    return {
-        "chunks_done": chunks_done,
-        "chunks_total": total,
-        "bytes_done": min(file_size, chunks_done * CHUNK_SIZE),
-        "rate": round(live.rate) if live is not None else None,
-        "source": live.source if live is not None else source,
-    }
-
-
-def package_row_dict(row: Sequence[Any]) -> dict[str, Any]:
-    """One row of PACKAGE_COLUMNS as the API shows it; the list's hot path."""
-    (id_, uuid, filename, size, sha1, sha256, stage, status, reason, created, done, source) = row
-    return {
-        "created": created.isoformat(timespec="seconds"),
-        "created_ts": (created - EPOCH) // SECOND,
-        "file_size": size,
-        "file_size_hr": size_hr(size),
-        "filename": filename,
-        "id": id_,
-        "sha1": sha1,
-        "sha256": sha256,
-        "stage": stage,
-        "status": status,
-        "status_reason": reason,
-        "uuid": uuid,
-        "progress": progress_dict(uuid, status, size, done, source),
-    }
-
-
-def package_dict(package: Package, source: str | None = None) -> dict[str, Any]:
-    return {
-        "created": iso(package.created),
-        "created_ts": timestamp(package.created),
-        "file_size": package.file_size,
-        "file_size_hr": size_hr(package.file_size),
-        "filename": package.filename,
-        "id": package.id,
-        "sha1": package.sha1,
-        "sha256": package.sha256,
-        "stage": package.stage,
-        "status": package.status,
-        "status_reason": package.status_reason,
-        "uuid": package.uuid,
-        "progress": progress_dict(
-            package.uuid, package.status, package.file_size, package.chunks_done, source
-        ),
-    }
-
-
-async def list_packages(
-    db: Database,
-    *,
-    stage: Stage | None = None,
-    status: Status | None = None,
-    search: str | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
-    """Packages as plain dicts (fast to serialise), and how many match in all."""
-    query = select(*PACKAGE_COLUMNS).outerjoin(Peer, Peer.id == Package.source_peer_id)
-    count = select(func.count()).select_from(Package)
-    conditions = []
-    if stage is not None:
-        conditions.append(Package.stage == stage.value)
-    if status is not None:
-        conditions.append(Package.status == status.value)
-    if search:
-        conditions.append(Package.filename.contains(search, autoescape=True))
-    if conditions:
-        query = query.where(*conditions)
-        count = count.where(*conditions)
-    query = query.order_by(Package.id).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
-    async with db.engine.connect() as connection:
-        rows = (await connection.execute(query)).all()
-        total = len(rows) if limit is None and not offset else await connection.scalar(count)
-    return [package_row_dict(row) for row in rows], int(total or 0)
-
-
-async def _find(session: AsyncSession, ref: str, *, lock: bool = False) -> Package:
-    query = select(Package)
-    if lock:
-        query = query.with_for_update()
-    if ref.isdigit():
-        found = (await session.execute(query.where(Package.id == int(ref)))).scalar_one_or_none()
-        if found is not None:
-            return found
-    found = (await session.execute(query.where(Package.filename == ref))).scalar_one_or_none()
-    if found is None:
-        raise NotFound(f"No package with id or filename {ref!r}.")
-    return found
-
-
-async def get_package(db: Database, ref: str) -> PackageDetail:
-    async with db.session() as session:
-        package = await _find(session, ref)
-        source = await session.get(Peer, package.source_peer_id) if package.source_peer_id else None
-        chunks = (
-            await session.execute(
-                select(Chunk.index, Chunk.sha1, Chunk.sha256)
-                .where(Chunk.package_id == package.id)
-                .order_by(Chunk.index)
-            )
-        ).all()
-    return PackageDetail(
-        **package_dict(package, source.name if source else None),
-        chunks=[ChunkOut(index=c.index, sha1=c.sha1, sha256=c.sha256) for c in chunks],
-    )
-
-
-async def find_public(db: Database, filename: str) -> Package | None:
-    async with db.session() as session:
-        query = select(Package).where(
-            Package.filename == filename, Package.status == Status.PUBLIC.value
+async def _stage_upload(
+    session: AsyncSession,
+    form: UploadForm,
+    upload_uuid: str,
+    stage: Stage,
+    replace: bool,
+    actor: str,
+) -> Package:
+    """The upload's row, committed as Publishing; an earlier version it replaces is buried."""
+    digests = form.digests
+    existing = (
+        await session.execute(select(Package).where(Package.filename == form.filename))
+    ).scalar_one_or_none()
+    if existing is not None and existing.status == Status.PUBLISHING.value:
+        raise Conflict(f"{form.filename!r} is being published; try again shortly.")
+    # A Failed package serves nothing, so an upload may take its place unasked.
+    if existing is not None and not replace and existing.status != Status.FAILED.value:
+        raise Conflict(
+            f"A package named {form.filename!r} exists with other content; "
+            "send replace=true to replace it."
         )
-        return (await session.execute(query)).scalar_one_or_none()
-
-
-def _chunk_rows(package_id: int, form: UploadForm) -> list[dict[str, Any]]:
-    return [
-        {"package_id": package_id, "index": c.index, "sha1": c.sha1, "sha256": c.sha256}
-        for c in form.digests.chunks
-    ]
-
-
-async def _insert_chunks(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), 1000):
-        await session.execute(insert(Chunk), list(rows[start : start + 1000]))
+    if existing is not None:
+        await bury(session, existing.uuid, existing.filename, "replaced")
+        await session.execute(delete(Chunk).where(Chunk.package_id == existing.id))
+        package = existing
+        package.replaces = existing.uuid
+        package.created = utcnow()
+    else:
+        package = Package(filename=form.filename, replaces=None)
+        session.add(package)
+    package.uuid = upload_uuid
+    package.file_size = digests.size
+    package.sha1 = digests.sha1
+    package.sha256 = digests.sha256
+    package.stage = stage.value
+    package.status = Status.PUBLISHING.value
+    package.status_reason = None
+    await session.flush()
+    await insert_chunks(session, package.id, digests.chunks)
+    verb = "replaced" if package.replaces else "uploaded"
+    await record_event(
+        session,
+        f"package.{verb}",
+        f"{form.filename} {verb} ({stage.value}, {size_hr(digests.size)})",
+        actor=actor,
+        package_uuid=upload_uuid,
+    )
+    return package
 
 
 async def publish_upload(
-    db: Database,
-    files: PackageFiles,
+    context: Context,
     form: UploadForm,
     upload_uuid: str,
     stage: Stage,
     replace: bool,
     actor: str,
 ) -> UploadResult:
-    """Record the staged upload, move it into the share dir, and mark it Public.
+    """Record the staged upload, move it into the share dir, mark it Public, tell the mesh.
 
     The row is committed as `Publishing` before the rename, so a crash at any
     point is finished by `recover()` at the next start.
     """
-    digests = form.digests
-    replaced = False
-    replaced_uuid: str | None = None
     try:
-        async with db.transaction() as session:
+        async with context.db.transaction() as session:
             existing = (
                 await session.execute(select(Package).where(Package.filename == form.filename))
             ).scalar_one_or_none()
-            same = existing is not None and existing.sha256 == digests.sha256
-            if same and existing is not None and existing.status == Status.PUBLIC.value:
+            if (
+                existing is not None
+                and existing.sha256 == form.digests.sha256
+                and existing.status == Status.PUBLIC.value
+            ):
+                # The same file again: nothing changes, but peers that missed it hear again.
                 form.staged.unlink(missing_ok=True)
-                return _upload_result(existing, replaced=False)
-            if existing is not None and existing.status == Status.PUBLISHING.value:
-                raise Conflict(f"{form.filename!r} is being published; try again shortly.")
-            # A Failed package serves nothing, so an upload may take its place unasked.
-            if existing is not None and not replace and existing.status != Status.FAILED.value:
-                raise Conflict(
-                    f"A package named {form.filename!r} exists with other content; "
-                    "send replace=true to replace it."
-                )
-            if existing is not None:
-                replaced = True
-                replaced_uuid = existing.uuid
-                await bury(session, existing.uuid, existing.filename, "replaced")
-                await session.execute(delete(Chunk).where(Chunk.package_id == existing.id))
-                package = existing
-                package.created = utcnow()
+                key = await jobs.add_job(session, AnnouncePackage(uuid=existing.uuid))
+                unchanged = _upload_result(existing, replaced_uuid=None)
             else:
-                package = Package(filename=form.filename)
-                session.add(package)
-            package.uuid = upload_uuid
-            package.replaces = replaced_uuid
-            package.file_size = digests.size
-            package.sha1 = digests.sha1
-            package.sha256 = digests.sha256
-            package.stage = stage.value
-            package.status = Status.PUBLISHING.value
-            package.status_reason = None
-            await session.flush()
-            await _insert_chunks(session, _chunk_rows(package.id, form))
-            verb = "replaced" if replaced else "uploaded"
-            await record_event(
-                session,
-                f"package.{verb}",
-                f"{form.filename} {verb} ({stage.value}, {size_hr(digests.size)})",
-                actor=actor,
-                package_uuid=upload_uuid,
-            )
-            package_id = package.id
+                unchanged = None
+                package = await _stage_upload(session, form, upload_uuid, stage, replace, actor)
+                package_id, replaced_uuid = package.id, package.replaces
     except IntegrityError:
         form.staged.unlink(missing_ok=True)
         raise Conflict(f"A package named {form.filename!r} is being uploaded already.") from None
     except BaseException:
         form.staged.unlink(missing_ok=True)
         raise
-    await files.publish(form.staged, form.filename)
-    async with db.transaction() as session:
-        published = await session.get(Package, package_id)
-        assert published is not None
-        published.status = Status.PUBLIC.value
-        return _upload_result(published, replaced=replaced, replaced_uuid=replaced_uuid)
+    if unchanged is not None:
+        await jobs.dispatch(context.queue, [key])
+        return unchanged
+    announce: list[JobPayload] = [AnnouncePackage(uuid=upload_uuid)]
+    if replaced_uuid is not None:
+        announce.insert(0, AnnounceTombstone(uuid=replaced_uuid))
+    published = await make_public(context, package_id, form.staged, form.filename, then=announce)
+    return _upload_result(published, replaced_uuid=replaced_uuid)
 
 
-def _upload_result(
-    package: Package, *, replaced: bool, replaced_uuid: str | None = None
-) -> UploadResult:
+def _upload_result(package: Package, *, replaced_uuid: str | None) -> UploadResult:
     return UploadResult(
         filename=package.filename,
         sha1=package.sha1,
@@ -293,29 +160,32 @@ def _upload_result(
         file_size=package.file_size,
         stage=Stage(package.stage),
         status=Status(package.status),
-        replaced=replaced,
+        replaced=replaced_uuid is not None,
         replaced_uuid=replaced_uuid,
     )
 
 
 async def delete_package(
-    db: Database,
-    files: PackageFiles,
+    context: Context,
     ref: str,
     actor: str | None,
     *,
     by_uuid: bool = False,
     reason: str = "deleted",
     message: str = "",
+    announce: bool = True,
 ) -> Package:
     """Delete a package version: its row, its published or half-fetched file.
 
     A tombstone for the version is recorded in the same transaction, so the
-    mesh does not bring it back. Returns the deleted row (detached).
+    mesh does not bring it back, with the job that passes it on to the peers
+    (unless `announce` is false). Returns the deleted row (detached).
     """
+    files = context.files
     trash: Path | None = None
+    keys: list[str] = []
     try:
-        async with db.transaction() as session:
+        async with context.db.transaction() as session:
             if by_uuid:
                 package = (
                     await session.execute(
@@ -325,7 +195,7 @@ async def delete_package(
                 if package is None:
                     raise NotFound(f"No package with uuid {ref!r}.")
             else:
-                package = await _find(session, ref, lock=True)
+                package = await find(session, ref, lock=True)
             if package.status == Status.PUBLISHING.value:
                 raise Conflict(f"{package.filename!r} is being published; try again shortly.")
             filename = package.filename
@@ -338,6 +208,8 @@ async def delete_package(
                 actor=actor,
                 package_uuid=package.uuid,
             )
+            if announce:
+                keys.append(await jobs.add_job(session, AnnounceTombstone(uuid=package.uuid)))
             # Out of the share dir before the commit, so an upload of the same name
             # that publishes right after cannot have its new file removed.
             if package.status == Status.PUBLIC.value:
@@ -349,6 +221,7 @@ async def delete_package(
     if trash is not None:
         await asyncio.to_thread(trash.unlink, True)
     await asyncio.to_thread(files.download(package.uuid).unlink, True)
+    await jobs.dispatch(context.queue, keys)
     return package
 
 
@@ -360,9 +233,11 @@ async def bury(session: AsyncSession, uuid: str, filename: str, reason: str) -> 
     return True
 
 
-async def change_stage(db: Database, ref: str, stage: Stage, actor: str) -> PackageOut:
-    async with db.transaction() as session:
-        package = await _find(session, ref, lock=True)
+async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> PackageOut:
+    """Move a package to another stage; a Public one is announced, so peers follow."""
+    keys = []
+    async with context.db.transaction() as session:
+        package = await find(session, ref, lock=True)
         previous = package.stage
         if previous != stage.value:
             package.stage = stage.value
@@ -373,11 +248,19 @@ async def change_stage(db: Database, ref: str, stage: Stage, actor: str) -> Pack
                 actor=actor,
                 package_uuid=package.uuid,
             )
-        return PackageOut.model_validate(package_dict(package))
+        if package.status == Status.PUBLIC.value:
+            keys.append(await jobs.add_job(session, AnnouncePackage(uuid=package.uuid)))
+        changed = PackageOut.model_validate(package_dict(package, context.part(Downloads)))
+    await jobs.dispatch(context.queue, keys)
+    return changed
 
 
 async def recover(db: Database, files: PackageFiles) -> None:
-    """Finish publishes a crash interrupted; remove uploads that never completed."""
+    """Finish publishes a crash interrupted; remove uploads that never completed.
+
+    A version published here is announced to the peers by a job recorded with
+    it; the queue takes that job up when it resumes pending work.
+    """
     async with db.transaction() as session:
         publishing = (
             await session.execute(select(Package).where(Package.status == Status.PUBLISHING.value))
@@ -391,6 +274,7 @@ async def recover(db: Database, files: PackageFiles) -> None:
                 await files.publish(staged, package.filename)
             if files.published(package.filename).exists():
                 package.status = Status.PUBLIC.value
+                await jobs.add_job(session, AnnouncePackage(uuid=package.uuid))
                 log.info("finished publishing %s after a restart", package.filename)
             else:
                 package.status = Status.FAILED.value
@@ -407,18 +291,17 @@ def new_upload_uuid() -> str:
 
 
 async def upload_package(
-    db: Database,
-    files: PackageFiles,
+    context: Context,
     stream: AsyncIterator[bytes],
     *,
     content_type: str | None,
     content_length: str | None,
-    max_size: int,
     stage: Stage | None,
     replace: bool,
     actor: str,
 ) -> UploadResult:
     """Stream a multipart upload into staging, hashing as it goes, then publish it."""
+    files, max_size = context.files, context.settings.max_upload_size
     boundary = multipart_boundary(content_type)
     if content_length and content_length.isdigit() and int(content_length) > max_size + 64 * 1024:
         raise PayloadTooLarge(
@@ -440,4 +323,4 @@ async def upload_package(
     except BaseException:
         form.staged.unlink(missing_ok=True)
         raise
-    return await publish_upload(db, files, form, upload_uuid, stage or Stage.PROD, replace, actor)
+    return await publish_upload(context, form, upload_uuid, stage or Stage.PROD, replace, actor)

@@ -15,11 +15,11 @@ from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import Receive, Scope, Send
 
-from ods.accounts.service import authenticate
+from ods.core.auth import authenticate
 from ods.core.errors import NotFound, Unauthorized
 from ods.packages.naming import check_filename
 from ods.packages.ranges import honoured_range
-from ods.packages.service import find_public
+from ods.packages.views import find_public
 from ods.web.deps import ContextDep, bearer
 from ods.web.errors import ErrorBody
 

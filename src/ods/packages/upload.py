@@ -17,7 +17,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ods.core.errors import InvalidInput, PayloadTooLarge
-from ods.packages.digest import DigestingWriter, Digests
+from ods.packages.digest import DigestingWriter, FileDigests
 from ods.packages.naming import check_filename
 
 MAX_FIELD_BYTES = 64 * 1024
@@ -28,7 +28,7 @@ DISPOSITION_PARAM = re.compile(r';\s*([^\s=;"]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)
 @dataclass
 class UploadForm:
     filename: str
-    digests: Digests
+    digests: FileDigests
     staged: Path
     fields: dict[str, str] = field(default_factory=dict)
 

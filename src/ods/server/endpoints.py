@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends
-
-from ods.accounts.schemas import Role
+from ods.core.auth import Role
 from ods.server import identity
 from ods.server.identity import About, AboutUpdate
 from ods.server.system import SystemInfo, read_system_info
-from ods.web.deps import Admin, ContextDep, CurrentUser, current_user
-from ods.web.errors import ERROR_RESPONSES
+from ods.web.deps import Admin, ContextDep, CurrentUser, admin_router
 
-router = APIRouter(
-    prefix="/api/admin",
-    tags=["server"],
-    dependencies=[Depends(current_user)],
-    responses=ERROR_RESPONSES,
-)
+router = admin_router("server")
 
 
 @router.get("/about", operation_id="get_about")

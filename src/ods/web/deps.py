@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ods.accounts.schemas import Principal, Role
-from ods.accounts.service import authenticate, require_role
+from ods.core.auth import Principal, Role, authenticate, require_role
 from ods.core.context import Context
 from ods.core.errors import PasswordChangeRequired, Unauthorized
+from ods.web.errors import ERROR_RESPONSES
 
 bearer = HTTPBearer(auto_error=False, description="A login token or an API token.")
 
@@ -63,3 +63,13 @@ async def admin(principal: CurrentUser) -> Principal:
 
 PackageManager = Annotated[Principal, Depends(package_manager)]
 Admin = Annotated[Principal, Depends(admin)]
+
+
+def admin_router(tag: str) -> APIRouter:
+    """A router under /api/admin for logged-in users, answering errors in the one shape."""
+    return APIRouter(
+        prefix="/api/admin",
+        tags=[tag],
+        dependencies=[Depends(current_user)],
+        responses=ERROR_RESPONSES,
+    )

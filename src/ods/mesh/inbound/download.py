@@ -19,10 +19,11 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core import platform
 from ods.core.errors import InvalidInput, OdsError
@@ -31,6 +32,7 @@ from ods.core.models import Package, Tombstone
 from ods.core.stages import Stage
 from ods.events.log import record_event
 from ods.jobs import runner as jobs
+from ods.jobs.kinds import Fetch
 from ods.mesh import outbound
 from ods.mesh.inbound.chunks import fetch_chunks, in_thread
 from ods.mesh.inbound.transfer import Receiver, StagingFile, scan_staging
@@ -40,7 +42,8 @@ from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import PackageManifest
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.naming import check_filename
-from ods.packages.progress import DOWNLOADS, Progress
+from ods.packages.progress import DownloadProgress, Downloads
+from ods.packages.publish import make_public
 from ods.packages.schemas import Status
 from ods.server.identity import get_identity
 
@@ -48,10 +51,6 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 log = logging.getLogger(__name__)
-
-
-def fetch_key(uuid: str) -> str:
-    return f"fetch:{uuid}"
 
 
 def chunk_count(size: int) -> int:
@@ -92,12 +91,8 @@ async def publish(
     if package_id is None:
         await asyncio.to_thread(path.unlink, True)
         return False
-    await context.files.publish(path, manifest.filename)
-    context.chunk_sources.clear()
-    async with context.db.transaction() as session:
-        package = await session.get(Package, package_id)
-        assert package is not None
-        package.status = Status.PUBLIC.value
+
+    async def record(session: AsyncSession, package: Package) -> None:
         package.chunks_done = chunk_count(package.file_size)
         await record_event(
             session,
@@ -105,6 +100,8 @@ async def publish(
             f"{manifest.filename} is available here",
             package_uuid=package.uuid,
         )
+
+    await make_public(context, package_id, path, manifest.filename, record=record)
     return True
 
 
@@ -129,7 +126,7 @@ async def receive(
     manifest: PackageManifest,
     target: NewRow | OverPublic,
     job_key: str,
-) -> Progress:
+) -> DownloadProgress:
     """Fetch and check every chunk not already good in the staging file; the file's digests
     must then match. Returns the download's progress (for the log)."""
     path = context.files.download(manifest.uuid)
@@ -138,14 +135,15 @@ async def receive(
     if not path.exists():
         await asyncio.to_thread(prepare_staging, path, manifest.file_size)
     missing = [c.index for c in manifest.chunks if c.index not in good]
-    progress = Progress(
+    progress = DownloadProgress(
         chunks_total=len(manifest.chunks),
         chunks_done=len(good),
         bytes_done=sum(min(CHUNK_SIZE, manifest.file_size - i * CHUNK_SIZE) for i in good),
         source=link.name,
     )
     row_id = target.package_id if isinstance(target, NewRow) else None
-    DOWNLOADS[manifest.uuid] = progress
+    downloads = context.part(Downloads)
+    downloads.start(manifest.uuid, progress)
     try:
         staging = await asyncio.to_thread(StagingFile, path)
         receiver = Receiver(staging, manifest, progress, staged)
@@ -160,7 +158,7 @@ async def receive(
         await links.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
     finally:
-        DOWNLOADS.pop(manifest.uuid, None)
+        downloads.end(manifest.uuid)
     if digests != (manifest.sha1, manifest.sha256):
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
@@ -196,10 +194,10 @@ async def fetch_from(context: Context, uuid: str, link: PeerLink, job_key: str) 
     await outbound.announce(context, uuid, skip_iss=link.iss)
 
 
-async def mark_failed(context: Context, payload: dict[str, Any], reason: str) -> None:
+async def mark_failed(context: Context, job: Fetch, reason: str) -> None:
     async with context.db.transaction() as session:
         package = (
-            await session.execute(select(Package).where(Package.uuid == payload["uuid"]))
+            await session.execute(select(Package).where(Package.uuid == job.uuid))
         ).scalar_one_or_none()
         if package is None or package.status != Status.DOWNLOADING.value:
             return
@@ -213,9 +211,8 @@ async def mark_failed(context: Context, payload: dict[str, Any], reason: str) ->
         )
 
 
-@jobs.job("fetch", max_attempts=8, on_failure=mark_failed)
-async def fetch_job(context: Context, payload: dict[str, Any]) -> None:
-    uuid = payload["uuid"]
+async def fetch_job(context: Context, job: Fetch) -> None:
+    uuid = job.uuid
     async with context.db.session() as session:
         status = await session.scalar(select(Package.status).where(Package.uuid == uuid))
         buried = await session.get(Tombstone, uuid) is not None
@@ -223,13 +220,13 @@ async def fetch_job(context: Context, payload: dict[str, Any]) -> None:
         return
     # The peer that offered it first, then any other peer that has it.
     sources = await links.links(context)
-    sources.sort(key=lambda link: link.iss != payload["peer"])
+    sources.sort(key=lambda link: link.iss != job.peer)
     if not sources:
         raise jobs.JobFailed("no registered peer is left to fetch it from")
     reasons = []
     for link in sources:
         try:
-            await fetch_from(context, uuid, link, fetch_key(uuid))
+            await fetch_from(context, uuid, link, job.key())
             return
         except jobs.RetryLater as exc:
             reasons.append(f"{link.name}: {exc}")

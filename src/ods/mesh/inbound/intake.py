@@ -9,8 +9,8 @@ from sqlalchemy import select
 from ods.core.models import Package, Tombstone
 from ods.events.log import record_event
 from ods.jobs import runner as jobs
+from ods.jobs.kinds import Fetch
 from ods.mesh import outbound
-from ods.mesh.inbound.download import fetch_key
 from ods.mesh.protocol.client import PeerLink
 from ods.mesh.protocol.wire import Notification
 from ods.packages.schemas import Status
@@ -38,8 +38,8 @@ async def want(context: Context, link: PeerLink, uuid: str) -> bool:
         buried = await session.scalar(select(Tombstone.uuid).where(Tombstone.uuid == uuid))
         if known is not None or buried is not None:
             return False
-        await jobs.add_job(session, "fetch", fetch_key(uuid), {"uuid": uuid, "peer": link.iss})
-    await jobs.dispatch(context, [fetch_key(uuid)])
+        key = await jobs.add_job(session, Fetch(uuid=uuid, peer=link.iss))
+    await jobs.dispatch(context.queue, [key])
     return True
 
 

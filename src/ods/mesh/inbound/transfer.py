@@ -33,7 +33,7 @@ from ods.mesh.protocol.client import PeerUnreachable
 from ods.mesh.protocol.connection import RunConnection
 from ods.mesh.protocol.wire import PackageManifest
 from ods.packages.digest import CHUNK_SIZE
-from ods.packages.progress import Progress
+from ods.packages.progress import DownloadProgress
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,11 @@ class Receiver:
     """
 
     def __init__(
-        self, staging: StagingFile, manifest: PackageManifest, progress: Progress, staged: Staged
+        self,
+        staging: StagingFile,
+        manifest: PackageManifest,
+        progress: DownloadProgress,
+        staged: Staged,
     ) -> None:
         self.staging = staging
         self.manifest = manifest

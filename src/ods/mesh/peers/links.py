@@ -20,6 +20,7 @@ from ods.core.models import Peer, utcnow
 from ods.core.stages import Stage
 from ods.events.log import record_event
 from ods.mesh.protocol.client import PeerLink, PeerUnreachable
+from ods.mesh.state import mesh_state
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -52,7 +53,7 @@ async def links(context: Context) -> list[PeerLink]:
 
 
 async def link_by_iss(context: Context, iss: str) -> PeerLink | None:
-    cached = context.peer_links.get(iss)
+    cached = mesh_state(context).peer_links.get(iss)
     if cached is not None:
         return cached
     async with context.db.session() as session:
@@ -60,26 +61,26 @@ async def link_by_iss(context: Context, iss: str) -> PeerLink | None:
     if peer is None:
         return None
     link = link_of(context, peer)
-    context.peer_links.put(iss, link)
+    mesh_state(context).peer_links.put(iss, link)
     return link
 
 
 def forget_links(context: Context) -> None:
     """Peers changed here: read them from the database again."""
-    context.peer_links.clear()
-    context.last_contacts.clear()
+    mesh_state(context).forget_links()
 
 
 async def record_contact(context: Context, peer_id: int, error: str | None) -> None:
     """Note a successful exchange with a peer, or the error that stopped one."""
+    contacts = mesh_state(context).last_contacts
     now_mono = time.monotonic()
     if error is None:
-        last = context.last_contacts.get(peer_id)
+        last = contacts.get(peer_id)
         if last is not None and now_mono - last < CONTACT_RESOLUTION:
             return
-        context.last_contacts[peer_id] = now_mono
+        contacts[peer_id] = now_mono
     else:
-        context.last_contacts.pop(peer_id, None)
+        contacts.pop(peer_id, None)
     async with context.db.transaction() as session:
         peer = await session.get(Peer, peer_id)
         if peer is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
@@ -9,6 +10,8 @@ from sqlalchemy import func, select
 from ods.core.humanize import iso, timestamp
 from ods.core.models import Job, Package, Peer
 from ods.core.stages import Stage
+from ods.jobs.kinds import Notify
+from ods.jobs.runner import JobStatus
 from ods.mesh.schemas import PeerOut
 from ods.packages.schemas import Status
 
@@ -25,15 +28,15 @@ async def list_peers(context: Context) -> list[PeerOut]:
             .group_by(Package.source_peer_id)
         )
         pending: dict[int | None, int] = {peer_id: count for peer_id, count in counts}
-        notify_keys = (
+        waiting = (
             await session.execute(
-                select(Job.key).where(Job.kind == "notify", Job.status.in_(("pending", "running")))
+                select(Job.payload).where(
+                    Job.kind == Notify.kind,
+                    Job.status.in_((JobStatus.PENDING, JobStatus.RUNNING)),
+                )
             )
         ).scalars()
-        outgoing: dict[str, int] = {}
-        for key in notify_keys:
-            peer_iss = key.rsplit(":", 1)[-1]
-            outgoing[peer_iss] = outgoing.get(peer_iss, 0) + 1
+        outgoing = Counter(Notify.model_validate_json(payload).peer for payload in waiting)
     return [
         PeerOut(
             firewalled_mode=peer.firewalled_mode,

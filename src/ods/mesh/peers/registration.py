@@ -55,8 +55,8 @@ def check_peer_url(url: str) -> str:
     return checked
 
 
-async def register(context: Context, request: RegisterRequest, actor: str) -> PeerOut:
-    """Register with another ODS: both sides end up storing each other."""
+async def _check_request(context: Context, request: RegisterRequest) -> tuple[str, Identity]:
+    """The peer's checked url and this server's identity, or InvalidInput/Conflict saying why."""
     try:
         url = check_peer_url(request.url)
     except ValidationError:
@@ -76,8 +76,13 @@ async def register(context: Context, request: RegisterRequest, actor: str) -> Pe
     existing = await link_by_iss(context, request.iss_id)
     if existing is not None:
         raise Conflict(f"{existing.name or existing.url} is registered already (id {existing.id}).")
+    return url, me
 
-    secret = secrets.token_bytes(32)
+
+async def _handshake(
+    context: Context, request: RegisterRequest, url: str, me: Identity, secret: bytes
+) -> RegistrationAnswer:
+    """Hand the peer this server's card and the sealed link secret; check its proof."""
     registration = PeerRegistration(
         iss=me.iss,
         name=me.name,
@@ -112,7 +117,14 @@ async def register(context: Context, request: RegisterRequest, actor: str) -> Pe
         answer.proof, registration_proof(secret, card)
     ):
         raise PeerRefused(f"{url} answered, but not as the server with iss {request.iss_id}.")
+    return answer
 
+
+async def register(context: Context, request: RegisterRequest, actor: str) -> PeerOut:
+    """Register with another ODS: both sides end up storing each other."""
+    url, me = await _check_request(context, request)
+    secret = secrets.token_bytes(32)
+    answer = await _handshake(context, request, url, me, secret)
     async with context.db.transaction() as session:
         peer = Peer(
             iss=answer.iss,

@@ -1,0 +1,89 @@
+"""Starting and stopping a server or worker: one place for the order of things.
+
+`ods serve` (through the app's lifespan) and `ods worker` both build their
+context here, bring the database up to date, finish what a crash
+interrupted, and run the same job kinds, listed below.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from arq import Worker
+
+from ods.accounts.service import ensure_admin
+from ods.core import migrate
+from ods.core.config import ConfigError, Settings
+from ods.core.context import Context
+from ods.core.errors import ServerMisconfigured
+from ods.core.metrics import Metrics
+from ods.jobs import worker
+from ods.jobs.kinds import AnnouncePackage, AnnounceTombstone, Fetch, Forget, Notify, Reconcile
+from ods.jobs.queue import ArqQueue, InProcessQueue
+from ods.jobs.registry import JobHandler, JobRegistry
+from ods.jobs.runner import run_job
+from ods.mesh import outbound, reconcile, tombstones
+from ods.mesh.inbound import download
+from ods.packages.service import recover
+from ods.server import identity
+
+log = logging.getLogger(__name__)
+
+JOBS = JobRegistry(
+    [
+        JobHandler(AnnouncePackage, outbound.announce_job, max_attempts=12),
+        JobHandler(Notify, outbound.notify_job, max_attempts=12),
+        JobHandler(AnnounceTombstone, tombstones.announce_job, max_attempts=12),
+        JobHandler(Forget, tombstones.forget_job, max_attempts=12),
+        JobHandler(Fetch, download.fetch_job, max_attempts=8, on_failure=download.mark_failed),
+        JobHandler(Reconcile, reconcile.reconcile_job, max_attempts=3),
+    ]
+)
+
+
+def build_context(settings: Settings, metrics: Metrics | None = None) -> Context:
+    """A context whose queue runs jobs in-process, unless REDIS_URL hands them to workers."""
+    context = Context.from_settings(settings, metrics)
+    if settings.redis_url:
+        context.queue = ArqQueue(settings.redis_url)
+    else:
+
+        async def run(key: str) -> None:
+            await run_job(context, JOBS, key)
+
+        context.queue = InProcessQueue(run, settings.job_concurrency)
+    context.metrics.watch_queue(context.queue)
+    return context
+
+
+async def start(context: Context) -> None:
+    """Bring the database up to date and finish work a crash interrupted."""
+    if context.db.is_sqlite:
+        await migrate.upgrade(context.db.engine)
+    elif not await migrate.is_current(context.db.engine):
+        raise ServerMisconfigured("The database schema is not current: run `ods db upgrade` first.")
+    me = await identity.ensure_identity(context.db, context.cipher)
+    context.iss = me.iss
+    await ensure_admin(context.db, context.settings.admin_password)
+    await recover(context.db, context.files)
+
+
+def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:
+    """`ods worker`: takes jobs from Redis and runs them like `ods serve` would."""
+    if not settings.redis_url:
+        raise ConfigError(
+            "REDIS_URL: ods worker takes jobs from Redis; without REDIS_URL, "
+            "ods serve runs them itself"
+        )
+    context = build_context(settings)
+
+    async def run(key: str) -> None:
+        await run_job(context, JOBS, key)
+
+    async def on_start() -> Any:
+        await start(context)
+
+    return worker.build_worker(
+        context, settings.redis_url, run=run, on_start=on_start, max_jobs=max_jobs
+    )

@@ -1,0 +1,75 @@
+"""The mesh's state in one process: caches on the hot paths, last contacts, transfer threads.
+
+One `MeshState` per context (`mesh_state(context)`), closed with it. The
+caches only spare the database: each entry expires, and a chunk source is
+checked against the file on disk before it is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Self
+
+from ods.core.cache import TtlCache
+from ods.mesh.protocol.client import PeerLink
+from ods.mesh.protocol.connection import PeerConnection, RunConnection
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+TRANSFER_THREADS = 64
+
+
+@dataclass(frozen=True)
+class ChunkSource:
+    """Where a Public package's chunks are read from: its published file, as it was seen."""
+
+    filename: str
+    size: int
+    # The file's identity when the entry was made: a replaced or re-published file differs.
+    inode: int
+    mtime_ns: int
+
+
+@dataclass
+class MeshState:
+    # Peer links by iss: read on every signed request.
+    peer_links: TtlCache[str, PeerLink] = field(default_factory=lambda: TtlCache(5.0))
+    # Public packages by uuid: read for every run of chunks served.
+    chunk_sources: TtlCache[str, ChunkSource] = field(default_factory=lambda: TtlCache(60.0))
+    last_contacts: dict[int, float] = field(default_factory=dict)
+    # Chunk runs are received in these threads, one per connection (made as needed).
+    transfer_threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="ods-fetch")
+    )
+    # How a fetch connects to a peer for chunk runs; tests put an in-process transport here.
+    connect: Callable[[PeerLink], RunConnection] | None = None
+
+    @classmethod
+    def for_context(cls, context: Context) -> Self:
+        state = cls()
+
+        def connect(link: PeerLink) -> RunConnection:
+            return PeerConnection(
+                link.url,
+                name=link.name or link.url,
+                ssl_context=context.ssl_context,
+                stall_seconds=context.settings.fetch_stall_seconds,
+            )
+
+        state.connect = connect
+        return state
+
+    def forget_links(self) -> None:
+        """Peers changed here: read them from the database again."""
+        self.peer_links.clear()
+        self.last_contacts.clear()
+
+    def close(self) -> None:
+        self.transfer_threads.shutdown(wait=False, cancel_futures=True)
+
+
+def mesh_state(context: Context) -> MeshState:
+    return context.part(MeshState)

@@ -1,0 +1,188 @@
+"""Reading packages: the list, one package with its chunks, and the package object the API shows.
+
+A package row becomes the API's package object in one place (`package_dict`,
+and `package_row_dict` for the list's column tuples), with the live
+progress of a download in flight in this process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ods.core.db import Database
+from ods.core.errors import NotFound
+from ods.core.humanize import iso, size_hr, timestamp
+from ods.core.models import Chunk, Package, Peer
+from ods.core.stages import Stage
+from ods.packages.digest import CHUNK_SIZE
+from ods.packages.progress import DownloadProgress, Downloads
+from ods.packages.schemas import (
+    ChunkOut,
+    PackageDetail,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from ods.core.context import Context
+
+
+PACKAGE_COLUMNS = (
+    Package.id,
+    Package.uuid,
+    Package.filename,
+    Package.file_size,
+    Package.sha1,
+    Package.sha256,
+    Package.stage,
+    Package.status,
+    Package.status_reason,
+    Package.created,
+    Package.chunks_done,
+    Peer.name,
+)
+
+
+EPOCH = dt.datetime(1970, 1, 1)
+
+
+SECOND = dt.timedelta(seconds=1)
+
+
+def progress_dict(
+    live: DownloadProgress | None, status: str, file_size: int, chunks_done: int, source: str | None
+) -> dict[str, Any] | None:
+    """How far a download from a peer has got; None unless Downloading."""
+    if status != Status.DOWNLOADING.value:
+        return None
+    if live is not None:
+        chunks_done = live.chunks_done
+    total = -(-file_size // CHUNK_SIZE)
+    return {
+        "chunks_done": chunks_done,
+        "chunks_total": total,
+        "bytes_done": min(file_size, chunks_done * CHUNK_SIZE),
+        "rate": round(live.rate) if live is not None else None,
+        "source": live.source if live is not None else source,
+    }
+
+
+def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]:
+    """One row of PACKAGE_COLUMNS as the API shows it; the list's hot path."""
+    (id_, uuid, filename, size, sha1, sha256, stage, status, reason, created, done, source) = row
+    return {
+        "created": created.isoformat(timespec="seconds"),
+        "created_ts": (created - EPOCH) // SECOND,
+        "file_size": size,
+        "file_size_hr": size_hr(size),
+        "filename": filename,
+        "id": id_,
+        "sha1": sha1,
+        "sha256": sha256,
+        "stage": stage,
+        "status": status,
+        "status_reason": reason,
+        "uuid": uuid,
+        "progress": progress_dict(downloads.get(uuid), status, size, done, source),
+    }
+
+
+def package_dict(
+    package: Package, downloads: Downloads, source: str | None = None
+) -> dict[str, Any]:
+    return {
+        "created": iso(package.created),
+        "created_ts": timestamp(package.created),
+        "file_size": package.file_size,
+        "file_size_hr": size_hr(package.file_size),
+        "filename": package.filename,
+        "id": package.id,
+        "sha1": package.sha1,
+        "sha256": package.sha256,
+        "stage": package.stage,
+        "status": package.status,
+        "status_reason": package.status_reason,
+        "uuid": package.uuid,
+        "progress": progress_dict(
+            downloads.get(package.uuid),
+            package.status,
+            package.file_size,
+            package.chunks_done,
+            source,
+        ),
+    }
+
+
+async def list_packages(
+    context: Context,
+    *,
+    stage: Stage | None = None,
+    status: Status | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Packages as plain dicts (fast to serialise), and how many match in all."""
+    query = select(*PACKAGE_COLUMNS).outerjoin(Peer, Peer.id == Package.source_peer_id)
+    count = select(func.count()).select_from(Package)
+    conditions = []
+    if stage is not None:
+        conditions.append(Package.stage == stage.value)
+    if status is not None:
+        conditions.append(Package.status == status.value)
+    if search:
+        conditions.append(Package.filename.contains(search, autoescape=True))
+    if conditions:
+        query = query.where(*conditions)
+        count = count.where(*conditions)
+    query = query.order_by(Package.id).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    async with context.db.engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+        total = len(rows) if limit is None and not offset else await connection.scalar(count)
+    downloads = context.part(Downloads)
+    return [package_row_dict(row, downloads) for row in rows], int(total or 0)
+
+
+async def find(session: AsyncSession, ref: str, *, lock: bool = False) -> Package:
+    query = select(Package)
+    if lock:
+        query = query.with_for_update()
+    if ref.isdigit():
+        found = (await session.execute(query.where(Package.id == int(ref)))).scalar_one_or_none()
+        if found is not None:
+            return found
+    found = (await session.execute(query.where(Package.filename == ref))).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"No package with id or filename {ref!r}.")
+    return found
+
+
+async def get_package(context: Context, ref: str) -> PackageDetail:
+    async with context.db.session() as session:
+        package = await find(session, ref)
+        source = await session.get(Peer, package.source_peer_id) if package.source_peer_id else None
+        chunks = (
+            await session.execute(
+                select(Chunk.index, Chunk.sha1, Chunk.sha256)
+                .where(Chunk.package_id == package.id)
+                .order_by(Chunk.index)
+            )
+        ).all()
+    return PackageDetail(
+        **package_dict(package, context.part(Downloads), source.name if source else None),
+        chunks=[ChunkOut(index=c.index, sha1=c.sha1, sha256=c.sha256) for c in chunks],
+    )
+
+
+async def find_public(db: Database, filename: str) -> Package | None:
+    async with db.session() as session:
+        query = select(Package).where(
+            Package.filename == filename, Package.status == Status.PUBLIC.value
+        )
+        return (await session.execute(query)).scalar_one_or_none()

@@ -1,0 +1,205 @@
+"""A mesh of in-process ODS apps that reach each other through httpx.ASGITransport,
+and what the mesh tests do with its nodes: link them, wait for a package, read it back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from ods.app import create_app
+from ods.core.config import load_settings
+from ods.core.context import Context
+from ods.mesh.protocol.client import (
+    ChunkTooLarge,
+    PeerRefused,
+    PeerUnreachable,
+    describe_http_error,
+    refusal,
+)
+from ods.mesh.state import mesh_state
+from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY
+
+T = TypeVar("T")
+
+
+class MeshTransport(httpx.AsyncBaseTransport):
+    """Routes each request to the app whose host it names; unknown hosts are unreachable."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, httpx.ASGITransport] = {}
+        self.down: set[str] = set()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        transport = self.routes.get(host)
+        if transport is None or host in self.down:
+            raise httpx.ConnectError(f"connection refused by {host}", request=request)
+        return await transport.handle_async_request(request)
+
+
+class StreamedConnection:
+    """Chunk runs read through the node's httpx client, for apps that have no socket.
+
+    The receiving thread calls it like a socket connection; each call is run
+    on the test's event loop, where the in-process apps live.
+    """
+
+    def __init__(self, context: Context, loop: asyncio.AbstractEventLoop) -> None:
+        self.context = context
+        self.loop = loop
+        self.response: httpx.Response | None = None
+        self.parts: AsyncIterator[bytes] | None = None
+        self.left = b""
+
+    def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def request(self, url: str, headers: Mapping[str, str], length: int) -> None:
+        self.close()
+        try:
+            self._run(self._open(url, headers, length))
+        except httpx.HTTPError as exc:
+            raise PeerUnreachable(describe_http_error(url, exc)) from None
+
+    async def _open(self, url: str, headers: Mapping[str, str], length: int) -> None:
+        request = self.context.http.build_request("GET", url, headers=dict(headers))
+        response = await self.context.http.send(request, stream=True)
+        if response.status_code != 200:
+            await response.aread()
+            await response.aclose()
+            raise PeerRefused(f"refused {url}: {refusal(response)}")
+        declared = int(response.headers["content-length"])
+        if declared != length:
+            await response.aclose()
+            raise ChunkTooLarge(f"{url} declared {declared} bytes, not {length}")
+        self.response = response
+        self.parts = response.aiter_raw()
+
+    async def _next(self) -> bytes:
+        assert self.parts is not None
+        return await anext(self.parts, b"")
+
+    def read_into(self, view: memoryview) -> int:
+        if not self.left:
+            try:
+                self.left = self._run(self._next())
+            except httpx.HTTPError as exc:
+                raise PeerUnreachable(describe_http_error("peer", exc)) from None
+        count = min(len(view), len(self.left))
+        view[:count] = self.left[:count]
+        self.left = self.left[count:]
+        return count
+
+    def abort(self) -> None:
+        pass
+
+    def close(self) -> None:
+        response, self.response, self.parts, self.left = self.response, None, None, b""
+        if response is not None and not self.loop.is_closed():
+            asyncio.run_coroutine_threadsafe(response.aclose(), self.loop)
+
+
+@dataclass
+class Node:
+    name: str
+    url: str
+    app: FastAPI
+    admin: httpx.AsyncClient
+
+    @property
+    def context(self) -> Context:
+        context: Context = self.app.state.context
+        return context
+
+    async def about(self) -> dict[str, object]:
+        response = await self.admin.get("/api/admin/about")
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body
+
+    async def register_with(self, other: Node) -> httpx.Response:
+        about = await other.about()
+        return await self.admin.post(
+            "/api/admin/register",
+            json={"url": other.url, "iss_id": about["iss"], "key": about["key"]},
+        )
+
+
+class Mesh:
+    def __init__(self, root: Path, stack: contextlib.AsyncExitStack) -> None:
+        self.root = root
+        self.stack = stack
+        self.transport = MeshTransport()
+        self.nodes: dict[str, Node] = {}
+
+    async def add(
+        self, name: str, *, stage: str = "Dev", configure: bool = True, **settings_: Any
+    ) -> Node:
+        settings = load_settings(
+            data_dir=self.root / name,
+            database_url=f"sqlite:///{self.root / name / 'ods.core.db'}",
+            database_key=TEST_DATABASE_KEY,
+            admin_password=NEW_PASSWORD,
+            **settings_,
+        )
+        app = create_app(settings)
+        await self.stack.enter_async_context(app.router.lifespan_context(app))
+        context: Context = app.state.context
+        await context.http.aclose()
+        context.http = httpx.AsyncClient(transport=self.transport, timeout=10.0)
+        loop = asyncio.get_running_loop()
+        mesh_state(context).connect = lambda link: StreamedConnection(context, loop)
+        url = f"http://{name}.test"
+        self.transport.routes[f"{name}.test"] = httpx.ASGITransport(app=app)
+        admin = await self.stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=url)
+        )
+        login = await admin.post(
+            "/api/auth/login", json={"username": "admin", "password": NEW_PASSWORD}
+        )
+        assert login.status_code == 200, login.text
+        admin.headers["Authorization"] = f"Bearer {login.json()['token']}"
+        node = Node(name=name, url=url, app=app, admin=admin)
+        if configure:
+            update = await admin.post(
+                "/api/admin/about/update", json={"name": name, "url": url, "stage": stage}
+            )
+            assert update.status_code == 201, update.text
+        self.nodes[name] = node
+        return node
+
+
+async def wait_public(node: Node, name: str, within: float = 15.0) -> dict[str, object]:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await node.admin.get(f"/api/admin/packages/{name}")
+        if response.status_code == 200 and response.json()["status"] == "Public":
+            body: dict[str, object] = response.json()
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{name} not Public on {node.name}: {response.text[:300]}")
+        await asyncio.sleep(0.05)
+
+
+async def served_sha256(node: Node, name: str) -> str:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=node.app), base_url=node.url
+    ) as client:
+        response = await client.get(f"/share/{name}")
+    assert response.status_code == 200
+    return hashlib.sha256(response.content).hexdigest()
+
+
+async def link_all(nodes: list[Node]) -> None:
+    for a, b in itertools.pairwise(nodes):
+        response = await a.register_with(b)
+        assert response.status_code == 201, response.text

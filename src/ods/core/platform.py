@@ -1,6 +1,6 @@
 """The calls ODS makes that differ by operating system, each with a portable fallback.
 
-ODS runs on Linux, macOS and Windows. Everything it asks of the platform
+ODS is meant to run on Linux, macOS and Windows. Everything it asks of the platform
 beyond what Python offers everywhere goes through this module, and nothing
 else in ODS calls these directly:
 

@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import logging
 import socket
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 import ods
+from ods.core import platform
 from ods.core.config import ConfigError, Settings, load_settings
 from ods.core.errors import InvalidInput, OdsError, ServerMisconfigured
 
@@ -134,6 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
     shown_host = f"[{host}]" if ":" in host else host
     print(f"ODS {ods.__version__} listening on http://{shown_host}:{port}", flush=True)
     print(f"Data dir: {settings.data_dir}", flush=True)
+    _say_if_portable()
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -147,6 +150,13 @@ def _serve(args: argparse.Namespace) -> int:
     stopping: threading.Event = app.state.stopping
 
     class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            # Which signals ask for a shutdown differs by platform (Windows
+            # has no SIGTERM to send, but Ctrl+Break); the seam knows.
+            with platform.shutdown_handlers(self.handle_exit):
+                yield
+
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Open event streams end at their next poll instead of holding the
             # graceful shutdown until its timeout.
@@ -168,10 +178,14 @@ SEND_LOWAT = 128 * 1024
 def _listen(config: uvicorn.Config) -> socket.socket:
     """The listening socket; accepted connections inherit its options."""
     sock = config.bind_socket()
-    lowat = getattr(socket, "TCP_NOTSENT_LOWAT", None)
-    if lowat is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-        sock.setsockopt(socket.IPPROTO_TCP, lowat, SEND_LOWAT)
+    platform.set_send_lowat(sock, SEND_LOWAT)
     return sock
+
+
+def _say_if_portable() -> None:
+    # Slower on purpose; whoever reads the log should not have to guess why.
+    if platform.FORCED:
+        print(f"Portable I/O: forced by {platform.PORTABLE_SWITCH}", flush=True)
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -196,6 +210,7 @@ def _worker(args: argparse.Namespace) -> int:
     _configure_logging(settings)
     print(f"ODS {ods.__version__} worker taking jobs from Redis", flush=True)
     print(f"Data dir: {settings.data_dir}", flush=True)
+    _say_if_portable()
 
     async def run() -> None:
         # Built inside the running loop: arq binds its signal handlers to it.

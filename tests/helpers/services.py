@@ -4,16 +4,19 @@ Each server runs from Debian's packages on 127.0.0.1, on a free port, with its
 data in a temp dir that is removed when the server stops. A test gets its own
 database on the shared server (`DatabaseServer.fresh_database`). The servers
 are tuned for throwaway data: no fsync, no binary log, small buffers. They run
-under `setpriv --pdeathsig KILL`, so a test run that is killed does not leave
-them behind. ODS_TEST_BACKENDS (a comma list) picks the backends; all by default.
+under `setpriv --pdeathsig KILL` (Linux, util-linux), so a test run that is
+killed does not leave them behind. Where there is no setpriv they are stopped
+when the test process exits; a test run ended by a signal it does not catch
+(SIGKILL, SIGTERM) leaves them running there. ODS_TEST_BACKENDS (a comma
+list) picks the backends; all by default.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import os
-import pwd
 import shutil
 import signal
 import socket
@@ -24,6 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -103,18 +107,29 @@ class DatabaseServer:
         await connection.execute(text(f"DROP DATABASE {name}"))
 
 
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 @dataclass(frozen=True)
 class RunAs:
-    """The prefix that runs a server: as this user, or as a system user when we are root."""
+    """How a server runs: as this user, or as a system user when we are root.
 
-    setpriv: str
+    With `setpriv` (Linux) the server is killed when the test process dies,
+    however it dies. Without it the server is stopped at the test process's
+    exit (`start` registers that), and Python itself switches the user.
+    """
+
+    setpriv: str | None
     user: str | None = None
 
     @classmethod
     def for_server(cls, system_user: str | None, package: str) -> RunAs:
-        setpriv = require(shutil.which("setpriv"), "setpriv", "util-linux")
-        if system_user is None or os.geteuid() != 0:
+        setpriv = shutil.which("setpriv")
+        if system_user is None or not is_root():
             return cls(setpriv)
+        import pwd  # POSIX only, like being root
+
         try:
             pwd.getpwnam(system_user)
         except KeyError:
@@ -124,11 +139,24 @@ class RunAs:
             ) from None
         return cls(setpriv, system_user)
 
+    @property
+    def dies_with_us(self) -> bool:
+        """Whether the server is killed when the test process dies, even by SIGKILL."""
+        return self.setpriv is not None
+
     def command(self, command: Sequence[str]) -> list[str]:
+        if self.setpriv is None:
+            return list(command)
         prefix = [self.setpriv, "--pdeathsig", "KILL"]
         if self.user is not None:
             prefix += [f"--reuid={self.user}", f"--regid={self.user}", "--clear-groups"]
         return [*prefix, "--", *command]
+
+    def options(self) -> dict[str, Any]:
+        """Arguments to subprocess that switch the user where setpriv does not."""
+        if self.setpriv is not None or self.user is None:
+            return {}
+        return {"user": self.user, "group": self.user, "extra_groups": []}
 
     def own(self, path: Path) -> None:
         if self.user is not None:
@@ -181,17 +209,26 @@ def tail(log: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def run(command: Sequence[str], cwd: Path, log: Path, what: str) -> None:
+def run(
+    command: Sequence[str], cwd: Path, log: Path, what: str, run_as: RunAs | None = None
+) -> None:
+    """Run a set-up command to its end; ServerError if it fails."""
+    argv = run_as.command(command) if run_as is not None else list(command)
+    options = run_as.options() if run_as is not None else {}
     with log.open("ab") as output:
-        result = subprocess.run(
-            command,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            check=False,
-            timeout=START_TIMEOUT,
-        )
+        try:
+            result = subprocess.run(
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=START_TIMEOUT,
+                **options,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ServerError(f"{what} could not run: {exc}") from None
     if result.returncode != 0:
         raise ServerError(f"{what} failed (exit {result.returncode}):\n{tail(log)}")
 
@@ -202,6 +239,7 @@ class Process:
     stop_signal: signal.Signals
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         if self.popen.poll() is None:
             self.popen.send_signal(self.stop_signal)
             try:
@@ -218,13 +256,25 @@ def start(
     stop_signal: signal.Signals,
     is_ready: Callable[[], bool],
     what: str,
+    run_as: RunAs,
 ) -> Process:
     """Start a server and wait until it answers; PortTaken if its port was taken."""
     with log.open("ab") as output:
-        popen = subprocess.Popen(
-            command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
-        )
+        try:
+            popen = subprocess.Popen(
+                run_as.command(command),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                **run_as.options(),
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise ServerError(f"{what} could not start: {exc}") from None
     process = Process(popen, stop_signal)
+    if not run_as.dies_with_us:
+        # The next best thing to dying with the test process: stopping when it exits.
+        atexit.register(process.stop)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if popen.poll() is not None:
@@ -284,7 +334,7 @@ def mariadb() -> Iterator[DatabaseServer]:
     install_db = require(which("mariadb-install-db"), "mariadb-install-db", "mariadb-server")
     mariadbd = require(which("mariadbd"), "mariadbd", "mariadb-server")
     run_as = RunAs.for_server(None, "mariadb-server")
-    as_root = ["--user=root"] if os.geteuid() == 0 else []
+    as_root = ["--user=root"] if is_root() else []
     with temp_dir("ods-test-mariadb-", run_as) as base:
         data_dir, log, init_file = base / "data", base / "server.log", base / "init.sql"
         init_file.write_text(
@@ -325,12 +375,7 @@ def mariadb() -> Iterator[DatabaseServer]:
                 "--performance-schema=OFF",
             ]
             return start(
-                run_as.command(server),
-                base,
-                log,
-                signal.SIGTERM,
-                lambda: mariadb_greets(port),
-                "mariadbd",
+                server, base, log, signal.SIGTERM, lambda: mariadb_greets(port), "mariadbd", run_as
             )
 
         process, port = start_on_free_port(start_on)
@@ -363,7 +408,7 @@ def postgresql() -> Iterator[DatabaseServer]:
             "--no-sync",
             "--no-instructions",
         ]
-        run(run_as.command(initdb), base, log, "initdb")
+        run(initdb, base, log, "initdb", run_as)
 
         def start_on(port: int) -> Process:
             server = [str(bin_dir / "postgres"), "-D", str(data_dir), "-k", str(base)]
@@ -377,12 +422,13 @@ def postgresql() -> Iterator[DatabaseServer]:
             ):
                 server += ["-c", setting]
             return start(
-                run_as.command(server),
+                server,
                 base,
                 log,
                 signal.SIGINT,
                 lambda: postgresql_ready(data_dir),
                 "postgres",
+                run_as,
             )
 
         process, port = start_on_free_port(start_on)

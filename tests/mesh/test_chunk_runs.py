@@ -12,6 +12,8 @@ from ods.mesh.protocol.client import PeerClient, PeerRefused
 from tests.helpers.mesh import Mesh, Node, link_all, wait_public
 from tests.helpers.packages import MIB, uploaded
 
+pytestmark = pytest.mark.portable
+
 
 def test_runs_group_consecutive_chunks_up_to_a_length() -> None:
     assert runs([], 8) == []

@@ -16,14 +16,13 @@ from typing import Protocol
 import pytest
 
 import ods
+from ods.core import platform
+from ods.core.platform import round_trip_seconds
 from ods.mesh.protocol.client import ChunkTooLarge, PeerRefused, PeerUnreachable
-from ods.mesh.protocol.connection import (
-    NEAR_BUFFER,
-    PeerConnection,
-    limit_near_buffer,
-    round_trip_seconds,
-)
+from ods.mesh.protocol.connection import NEAR_BUFFER, PeerConnection, limit_near_buffer
 from tests.helpers.tls import self_signed_certificate
+
+pytestmark = pytest.mark.portable
 
 STALL = 0.5  # the client's stall_seconds
 WAIT = 5.0  # the longest any test waits for something that should come at once
@@ -642,7 +641,10 @@ def test_abort_without_a_connection_does_nothing(connect: Connect) -> None:
 # Receive buffer
 
 
-def test_a_loopback_connection_gets_the_near_buffer(serve: Serve, connect: Connect) -> None:
+def test_a_loopback_connection_gets_the_near_buffer(
+    serve: Serve, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(platform, "IN_USE", platform.detect())  # even in the portable pass
     # Linux doubles the value set, for its bookkeeping, after capping it at rmem_max.
     rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
     capped = 2 * min(NEAR_BUFFER, rmem_max)
@@ -659,6 +661,21 @@ def test_a_loopback_connection_gets_the_near_buffer(serve: Serve, connect: Conne
     connection.request(peer.url + TARGET, {}, 10)
     assert connection.sock is not None
     assert connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == capped
+
+
+def test_without_the_kernels_round_trip_a_loopback_connection_keeps_its_buffer(
+    serve: Serve, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(platform, "IN_USE", platform.PORTABLE)
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    capped = 2 * min(NEAR_BUFFER, rmem_max)
+    peer = serve(serving(b"x" * 10))
+    connection = connect(peer.url)
+    connection.request(peer.url + TARGET, {}, 10)
+    assert read_all(connection, 10) == b"x" * 10
+    assert connection.sock is not None
+    assert round_trip_seconds(connection.sock) is None
+    assert connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) != capped
 
 
 def test_a_socket_without_tcp_info_keeps_its_buffer() -> None:

@@ -7,10 +7,13 @@ import hashlib
 import os
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.mesh import Mesh, Node, link_all, served_sha256, wait_public
 from tests.helpers.packages import uploaded
+
+pytestmark = pytest.mark.portable
 
 
 async def test_a_package_reaches_a_peer_byte_for_byte(mesh: Mesh) -> None:

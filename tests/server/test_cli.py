@@ -359,12 +359,15 @@ def test_serve_answers_and_stops_cleanly_on_sigterm(
     assert "Application shutdown complete" in errors
 
 
-def test_serve_listens_with_a_small_unsent_limit() -> None:
+def test_serve_listens_with_a_small_unsent_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     import socket
 
     import uvicorn
 
     from ods.cli import SEND_LOWAT, _listen
+    from ods.core import platform
+
+    monkeypatch.setattr(platform, "IN_USE", platform.detect())  # even with ODS_PORTABLE_IO
 
     config = uvicorn.Config(app=lambda: None, host="127.0.0.1", port=0)
     listener = _listen(config)

@@ -26,6 +26,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from ods.core import platform
+
 SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 SECRET_FILES = {"secret_key": "SECRET_KEY", "database_key": "DATABASE_KEY"}
 
@@ -347,7 +349,7 @@ def load_secret(data_dir: Path, filename: str, value: str | None, make: bool) ->
         return None
     secret = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        platform.make_private_dir(path.parent)
         created = _write_new_file(path, secret + "\n")
     except OSError as exc:
         raise ConfigError(f"{variable}: cannot write {exc.filename}: {exc.strerror}") from None
@@ -361,7 +363,7 @@ def _write_new_file(path: Path, text: str) -> bool:
     process starting at the same moment reads the whole secret, never half of it.
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = platform.create_private_file(temporary)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(text)
     try:

@@ -6,6 +6,8 @@ import asyncio
 import os
 from pathlib import Path
 
+from ods.core import platform
+
 
 class PackageFiles:
     """The share dir (published files) and the staging dir (files in flight)."""
@@ -30,11 +32,7 @@ class PackageFiles:
 
     def _publish(self, staged: Path, target: Path) -> None:
         os.replace(staged, target)
-        fd = os.open(self.share_dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        platform.sync_dir(self.share_dir)
 
     async def withdraw(self, filename: str, uuid: str) -> Path | None:
         """Move a published file out of the share dir; the caller deletes it."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from ods.core import platform
 from ods.core.errors import InvalidInput, NotFound
 from ods.core.humanize import timestamp
 from ods.core.models import Chunk, Package
@@ -116,9 +117,9 @@ async def _chunk_source(context: Context, uuid: str) -> ChunkSource:
 
 
 def _read_at(path: Path, offset: int, length: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
+    fd = platform.open_file(path, os.O_RDONLY)
     try:
-        return os.pread(fd, length, offset)
+        return platform.read_at(fd, length, offset)
     finally:
         os.close(fd)
 
@@ -142,11 +143,12 @@ class ChunkRun:
 
     async def stream(self) -> AsyncIterator[bytes]:
         """The range in 1 MiB reads; stops short if the file is withdrawn meanwhile."""
-        fd = await asyncio.to_thread(os.open, self.path, os.O_RDONLY)
+        fd = await asyncio.to_thread(platform.open_file, self.path, os.O_RDONLY)
         try:
             offset, end = self.offset, self.offset + self.length
             while offset < end:
-                data = await asyncio.to_thread(os.pread, fd, min(CHUNK_SIZE, end - offset), offset)
+                length = min(CHUNK_SIZE, end - offset)
+                data = await asyncio.to_thread(platform.read_at, fd, length, offset)
                 if not data:
                     return
                 offset += len(data)

@@ -15,6 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ods.core import platform
+
 CHUNK_SIZE = 1024 * 1024
 
 
@@ -38,7 +40,7 @@ class DigestingWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._fd = platform.open_file(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         self._fd_lock = threading.Lock()
         # Two 1 MiB buffers: one fills from the socket while the other is hashed and written.
         self._filling = bytearray(CHUNK_SIZE)

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ods.core import platform
 from ods.core.errors import InvalidInput, OdsError
 from ods.core.humanize import size_hr
 from ods.core.models import Package, Tombstone
@@ -70,7 +71,7 @@ def check_manifest(manifest: PackageManifest, uuid: str) -> None:
 
 
 def prepare_staging(path: Path, size: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    fd = platform.open_file(path, os.O_WRONLY | os.O_CREAT)
     try:
         os.ftruncate(fd, size)
     finally:

@@ -8,18 +8,17 @@ thread computes each chunk's SHA-256 and SHA1 and judges it; a file-digest
 thread hashes the whole file in index order. A chunk whose digests do not
 match is reported, and the whole-file digests are rolled back to before it.
 
-Writes go to the disk directly (O_DIRECT) where the filesystem allows it: a
-package coming in does not push the files this server is serving out of the
-page cache, and costs less CPU. Where it does not (tmpfs, some network
-filesystems), ordinary writes are used.
+Writes go to the disk directly (past the page cache) where the platform and
+the filesystem allow it: a package coming in does not push the files this
+server is serving out of the page cache, and costs less CPU. Where they do
+not (tmpfs, some network filesystems, macOS, Windows), ordinary writes are
+used. `ods.core.platform` makes the calls.
 """
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
-import mmap
 import os
 import queue
 import threading
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ods.core import platform
 from ods.mesh.protocol.client import PeerUnreachable
 from ods.mesh.protocol.connection import RunConnection
 from ods.mesh.protocol.wire import PackageManifest
@@ -37,17 +37,8 @@ from ods.packages.progress import DownloadProgress
 
 log = logging.getLogger(__name__)
 
-PIECE_SIZE = 1024 * 1024  # a divisor of CHUNK_SIZE and a multiple of ALIGN
-ALIGN = 4096  # offsets and lengths of direct writes
-DIRECT = getattr(os, "O_DIRECT", 0)
+PIECE_SIZE = 1024 * 1024  # a divisor of CHUNK_SIZE and a multiple of platform.DIRECT_ALIGN
 POOL_PIECES = 8  # buffers a fetch receives into, shared by its threads
-
-
-def write_at(fd: int, data: memoryview, offset: int) -> None:
-    while data:
-        written = os.pwrite(fd, data, offset)
-        data = data[written:]
-        offset += written
 
 
 class StagingFile:
@@ -55,30 +46,21 @@ class StagingFile:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.fd = os.open(path, os.O_RDWR)
-        self.direct_fd: int | None = None
-        if DIRECT:
-            try:
-                self.direct_fd = os.open(path, os.O_WRONLY | DIRECT)
-            except OSError:
-                self.direct_fd = None
+        self.fd = platform.open_file(path, os.O_RDWR)
+        self.direct_fd = platform.open_direct(path)
 
     def write(self, data: memoryview, offset: int) -> None:
         """Write a piece; direct when the filesystem takes it and it is aligned."""
-        if self.direct_fd is not None and offset % ALIGN == 0 and len(data) % ALIGN == 0:
-            try:
-                write_at(self.direct_fd, data, offset)
+        if self.direct_fd is not None and platform.direct_fits(offset, len(data)):
+            if platform.write_direct(self.direct_fd, data, offset):
                 return
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                log.info("%s does not take direct writes; writing through the cache", self.path)
-                os.close(self.direct_fd)
-                self.direct_fd = None
-        write_at(self.fd, data, offset)
+            log.info("%s does not take direct writes; writing through the cache", self.path)
+            os.close(self.direct_fd)
+            self.direct_fd = None
+        platform.write_at(self.fd, data, offset)
 
     def read(self, offset: int, length: int) -> bytes:
-        return os.pread(self.fd, length, offset)
+        return platform.read_at(self.fd, length, offset)
 
     def sync(self) -> None:
         os.fsync(self.fd)
@@ -158,8 +140,7 @@ class FileHasher:
         self.digests = digests
         self.pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for _ in range(POOL_PIECES):
-            # Page-aligned, as direct writes need.
-            self.pool.put(memoryview(mmap.mmap(-1, PIECE_SIZE)))
+            self.pool.put(platform.aligned_buffer(PIECE_SIZE))
         self.items: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ods-file-digest", daemon=True)

@@ -19,29 +19,14 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import ods
+from ods.core import platform
 from ods.mesh.protocol.client import ChunkTooLarge, PeerRefused, PeerUnreachable, refusal_text
 
 CONNECT_SECONDS = 10.0
 HEAD_LIMIT = 64 * 1024  # status line and headers
 ERROR_BODY_LIMIT = 64 * 1024  # a refusal's body, read for its message
 NEAR_RTT_SECONDS = 0.001
-NEAR_BUFFER = 512 * 1024  # the kernel doubles it for its bookkeeping
-# struct tcp_info (linux/tcp.h): 8 one-byte fields, then 32-bit fields;
-# tcpi_rtt (microseconds) is the 16th of those.
-TCP_INFO_RTT_OFFSET = 8 + 15 * 4
-
-
-def round_trip_seconds(sock: socket.socket) -> float | None:
-    """The connection's smoothed round-trip time as the kernel measured it, where it says."""
-    if not hasattr(socket, "TCP_INFO"):
-        return None
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
-    except OSError:
-        return None
-    if len(info) < TCP_INFO_RTT_OFFSET + 4:
-        return None
-    return int.from_bytes(info[TCP_INFO_RTT_OFFSET : TCP_INFO_RTT_OFFSET + 4], "little") / 1e6
+NEAR_BUFFER = 512 * 1024  # Linux doubles it for its bookkeeping
 
 
 def limit_near_buffer(sock: socket.socket) -> None:
@@ -52,11 +37,12 @@ def limit_near_buffer(sock: socket.socket) -> None:
     again, if this server is killed. A near peer needs little buffer for
     full speed (bandwidth times a round trip under a millisecond), so it gets
     NEAR_BUFFER; a distant peer keeps the kernel's sizing, which a long
-    round trip needs.
+    round trip needs. Where the kernel does not say the round trip, every
+    peer keeps the kernel's sizing.
     """
-    rtt = round_trip_seconds(sock)
+    rtt = platform.round_trip_seconds(sock)
     if rtt is not None and rtt < NEAR_RTT_SECONDS:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, NEAR_BUFFER)
+        platform.set_receive_buffer(sock, NEAR_BUFFER)
 
 
 class RunConnection(Protocol):

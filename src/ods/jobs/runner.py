@@ -18,8 +18,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, select, update
+from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.models import Job, utcnow
@@ -60,29 +60,69 @@ def backoff(attempts: int) -> float:
     return base * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not security
 
 
+def _upsert(dialect: str, row: dict[str, Any]) -> Any:
+    """INSERT the job, or re-arm the row of its key, in one statement.
+
+    One statement instead of a locking read then an insert: on MariaDB, a
+    `SELECT … FOR UPDATE` of a key that does not exist yet takes a gap lock,
+    and two transactions adding the same key then deadlock each other. A
+    finished (done or failed) job of that key starts afresh; a pending or
+    running one keeps its state and takes the new payload.
+    """
+    if dialect in ("mysql", "mariadb"):
+        return _mysql_upsert(row)
+    # PostgreSQL and SQLite evaluate every SET against the old row.
+    stmt = postgresql.insert(Job) if dialect == "postgresql" else sqlite.insert(Job)
+    stmt = stmt.values(**row)
+    finished = Job.status.in_((JobStatus.DONE, JobStatus.FAILED))
+    return stmt.on_conflict_do_update(
+        index_elements=[Job.key],
+        set_={
+            "attempts": case((finished, 0), else_=Job.attempts),
+            "last_error": case((finished, None), else_=Job.last_error),
+            "payload": stmt.excluded.payload,
+            "run_after": stmt.excluded.run_after,
+            "updated": stmt.excluded.updated,
+            "status": case((finished, JobStatus.PENDING.value), else_=Job.status),
+        },
+    )
+
+
+def _mysql_upsert(row: dict[str, Any]) -> Any:
+    stmt = mysql.insert(Job).values(**row)
+    finished = Job.status.in_((JobStatus.DONE, JobStatus.FAILED))
+    # MySQL assigns left to right and later expressions see earlier ones:
+    # `status` goes last, so the others still see the old status.
+    return stmt.on_duplicate_key_update(
+        [
+            ("attempts", case((finished, 0), else_=Job.attempts)),
+            ("last_error", case((finished, None), else_=Job.last_error)),
+            ("payload", stmt.inserted.payload),
+            ("run_after", stmt.inserted.run_after),
+            ("updated", stmt.inserted.updated),
+            ("status", case((finished, JobStatus.PENDING.value), else_=Job.status)),
+        ]
+    )
+
+
 async def add_job(session: AsyncSession, payload: JobPayload) -> str:
     """Record a job in the caller's transaction; an existing job of that key is re-armed.
 
     Returns the key, to `dispatch` once the transaction has committed.
     """
-    key, kind = payload.key(), payload.kind
-    body = payload.model_dump_json()
-    existing = (
-        await session.execute(select(Job).where(Job.key == key).with_for_update())
-    ).scalar_one_or_none()
-    if existing is None:
-        try:
-            async with session.begin_nested():
-                session.add(Job(key=key, kind=kind, payload=body, status=JobStatus.PENDING))
-            return key
-        except IntegrityError:
-            existing = (await session.execute(select(Job).where(Job.key == key))).scalar_one()
-    if existing.status in (JobStatus.DONE, JobStatus.FAILED):
-        existing.status = JobStatus.PENDING
-        existing.attempts = 0
-        existing.last_error = None
-    existing.payload = body
-    existing.run_after = utcnow()
+    key = payload.key()
+    now = utcnow()
+    row = {
+        "key": key,
+        "kind": payload.kind,
+        "payload": payload.model_dump_json(),
+        "status": JobStatus.PENDING.value,
+        "attempts": 0,
+        "run_after": now,
+        "created": now,
+        "updated": now,
+    }
+    await session.execute(_upsert(session.get_bind().dialect.name, row))
     return key
 
 

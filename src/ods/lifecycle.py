@@ -8,7 +8,6 @@ interrupted, and run the same job kinds, listed below.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from arq import Worker
 
@@ -81,7 +80,7 @@ def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:
     async def run(key: str) -> None:
         await run_job(context, JOBS, key)
 
-    async def on_start() -> Any:
+    async def on_start() -> None:
         await start(context)
 
     return worker.build_worker(

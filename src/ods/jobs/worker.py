@@ -25,7 +25,7 @@ def build_worker(
     redis_url: str,
     *,
     run: Callable[[str], Awaitable[None]],
-    on_start: Callable[[], Awaitable[Any]],
+    on_start: Callable[[], Awaitable[None]],
     max_jobs: int = 8,
 ) -> Worker:
     """An arq worker that runs job keys with `run`, on `context` (closed when it stops)."""

@@ -1,0 +1,5 @@
+"""Servers registered with each other.
+
+The peer protocol, registration, pushing and fetching packages, tombstones
+and reconciliation.
+"""

@@ -1,0 +1,1 @@
+"""This server: its identity and settings (/about) and its system figures."""

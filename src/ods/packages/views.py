@@ -21,7 +21,7 @@ from ods.core.models import Chunk, Package, Peer
 from ods.core.stages import Stage
 from ods.core.statuses import Status
 from ods.packages.digest import CHUNK_SIZE
-from ods.packages.progress import DownloadProgress, Downloads
+from ods.packages.progress import Downloads
 from ods.packages.schemas import ChunkOut, PackageDetail
 
 if TYPE_CHECKING:
@@ -51,11 +51,17 @@ SECOND = dt.timedelta(seconds=1)
 
 
 def progress_dict(
-    live: DownloadProgress | None, status: str, file_size: int, chunks_done: int, source: str | None
+    downloads: Downloads,
+    uuid: str,
+    status: str,
+    file_size: int,
+    chunks_done: int,
+    source: str | None,
 ) -> dict[str, Any] | None:
     """How far a download from a peer has got; None unless Downloading."""
     if status != Status.DOWNLOADING.value:
         return None
+    live = downloads.get(uuid)
     if live is not None:
         chunks_done = live.chunks_done
     total = -(-file_size // CHUNK_SIZE)
@@ -84,7 +90,7 @@ def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]
         "status": status,
         "status_reason": reason,
         "uuid": uuid,
-        "progress": progress_dict(downloads.get(uuid), status, size, done, source),
+        "progress": progress_dict(downloads, uuid, status, size, done, source),
     }
 
 
@@ -105,7 +111,8 @@ def package_dict(
         "status_reason": package.status_reason,
         "uuid": package.uuid,
         "progress": progress_dict(
-            downloads.get(package.uuid),
+            downloads,
+            package.uuid,
             package.status,
             package.file_size,
             package.chunks_done,

@@ -8,6 +8,7 @@ interrupted, and run the same job kinds, listed below.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from arq import Worker
 
@@ -41,17 +42,22 @@ JOBS = JobRegistry(
 )
 
 
+def job_runner(context: Context) -> Callable[[str], Awaitable[None]]:
+    """Runs one job by its key on `context`: what both queue backends call."""
+
+    async def run(key: str) -> None:
+        await run_job(context, JOBS, key)
+
+    return run
+
+
 def build_context(settings: Settings, metrics: Metrics | None = None) -> Context:
     """A context whose queue runs jobs in-process, unless REDIS_URL hands them to workers."""
     context = Context.from_settings(settings, metrics)
     if settings.redis_url:
         context.queue = ArqQueue(settings.redis_url)
     else:
-
-        async def run(key: str) -> None:
-            await run_job(context, JOBS, key)
-
-        context.queue = InProcessQueue(run, settings.job_concurrency)
+        context.queue = InProcessQueue(job_runner(context), settings.job_concurrency)
     context.metrics.watch_queue(context.queue)
     return context
 
@@ -77,12 +83,9 @@ def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:
         )
     context = build_context(settings)
 
-    async def run(key: str) -> None:
-        await run_job(context, JOBS, key)
-
     async def on_start() -> None:
         await start(context)
 
     return worker.build_worker(
-        context, settings.redis_url, run=run, on_start=on_start, max_jobs=max_jobs
+        context, settings.redis_url, run=job_runner(context), on_start=on_start, max_jobs=max_jobs
     )

@@ -38,7 +38,7 @@ from ods.packages.progress import Downloads
 from ods.packages.publish import insert_chunks, make_public
 from ods.packages.schemas import PackageOut, UploadResult
 from ods.packages.upload import UploadForm, UploadParser, multipart_boundary
-from ods.packages.views import find, package_dict
+from ods.packages.views import find, package_dict, upload_result
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -130,7 +130,7 @@ async def publish_upload(
                 # The same file again: nothing changes, but peers that missed it hear again.
                 form.staged.unlink(missing_ok=True)
                 key = await jobs.add_job(session, AnnouncePackage(uuid=existing.uuid))
-                unchanged = _upload_result(existing, replaced_uuid=None)
+                unchanged = upload_result(existing, replaced_uuid=None)
             else:
                 unchanged = None
                 package = await _stage_upload(session, form, upload_uuid, stage, replace, actor)
@@ -148,22 +148,7 @@ async def publish_upload(
     if replaced_uuid is not None:
         announce.insert(0, AnnounceTombstone(uuid=replaced_uuid))
     published = await make_public(context, package_id, form.staged, form.filename, then=announce)
-    return _upload_result(published, replaced_uuid=replaced_uuid)
-
-
-def _upload_result(package: Package, *, replaced_uuid: str | None) -> UploadResult:
-    return UploadResult(
-        filename=package.filename,
-        sha1=package.sha1,
-        sha256=package.sha256,
-        id=package.id,
-        uuid=package.uuid,
-        file_size=package.file_size,
-        stage=Stage(package.stage),
-        status=Status(package.status),
-        replaced=replaced_uuid is not None,
-        replaced_uuid=replaced_uuid,
-    )
+    return upload_result(published, replaced_uuid=replaced_uuid)
 
 
 async def delete_package(

@@ -22,7 +22,7 @@ from ods.core.stages import Stage
 from ods.core.statuses import Status
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.progress import Downloads
-from ods.packages.schemas import ChunkOut, PackageDetail
+from ods.packages.schemas import ChunkOut, PackageDetail, UploadResult
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -119,6 +119,22 @@ def package_dict(
             source,
         ),
     }
+
+
+def upload_result(package: Package, *, replaced_uuid: str | None) -> UploadResult:
+    """What an upload answers: the published package, and the one it replaced if any."""
+    return UploadResult(
+        filename=package.filename,
+        sha1=package.sha1,
+        sha256=package.sha256,
+        id=package.id,
+        uuid=package.uuid,
+        file_size=package.file_size,
+        stage=Stage(package.stage),
+        status=Status(package.status),
+        replaced=replaced_uuid is not None,
+        replaced_uuid=replaced_uuid,
+    )
 
 
 async def list_packages(

@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ods.core import platform
 from ods.mesh.protocol.client import PeerUnreachable
@@ -123,6 +122,49 @@ def scan_staging(path: Path, manifest: PackageManifest) -> Staged:
     return staged
 
 
+@dataclass(frozen=True)
+class Piece:
+    """Part of chunk `index`, in a pool buffer; `last` when it completes the chunk."""
+
+    index: int
+    buffer: memoryview
+    length: int
+    last: bool = False
+
+
+@dataclass(frozen=True)
+class BeginChunk:
+    """The next pieces are a chunk that may yet turn out bad."""
+
+
+@dataclass(frozen=True)
+class RollBack:
+    """The chunk since `BeginChunk` was bad: forget its pieces."""
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """Chunk `index` is already in the staging file: read it from there."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class RunChecked:
+    """Every piece of a run has been posted: settle `done` once they are judged."""
+
+    done: Future[None]
+
+
+@dataclass(frozen=True)
+class Stop:
+    """No more messages: the thread ends."""
+
+
+HasherMessage = Piece | BeginChunk | RollBack | ReadBack | Stop
+CheckerMessage = Piece | RunChecked | Stop
+
+
 class FileHasher:
     """The whole file's digests, fed in index order by a thread of their own.
 
@@ -141,38 +183,38 @@ class FileHasher:
         self.pool: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for _ in range(POOL_PIECES):
             self.pool.put(platform.aligned_buffer(PIECE_SIZE))
-        self.items: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.items: queue.SimpleQueue[HasherMessage] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ods-file-digest", daemon=True)
         self.thread.start()
 
-    def post(self, kind: str, value: Any = None) -> None:
-        self.items.put((kind, value))
+    def post(self, message: HasherMessage) -> None:
+        self.items.put(message)
 
     def _run(self) -> None:
         before = self.digests
         while True:
-            kind, value = self.items.get()
+            message = self.items.get()
             try:
-                if kind == "stop":
+                if isinstance(message, Stop):
                     return
                 if self.error is not None:
                     continue
-                if kind == "piece":
-                    buffer, length = value
-                    self.digests.update(buffer[:length])
-                elif kind == "begin":
-                    before = self.digests.copy()
-                elif kind == "bad":
-                    self.digests = before
-                elif kind == "read":
-                    offset = value * CHUNK_SIZE
-                    self.digests.update(self.staging.read(offset, self.chunk_size(value)))
+                match message:
+                    case Piece(buffer=buffer, length=length):
+                        self.digests.update(buffer[:length])
+                    case BeginChunk():
+                        before = self.digests.copy()
+                    case RollBack():
+                        self.digests = before
+                    case ReadBack(index=index):
+                        offset = index * CHUNK_SIZE
+                        self.digests.update(self.staging.read(offset, self.chunk_size(index)))
             except Exception as exc:  # raised to the fetch by finish()
                 self.error = exc
             finally:
-                if kind == "piece":
-                    self.pool.put(value[0])
+                if isinstance(message, Piece):
+                    self.pool.put(message.buffer)
 
     def finish(self) -> tuple[str, str]:
         """Wait for everything posted: the file's SHA1 and SHA-256."""
@@ -183,7 +225,7 @@ class FileHasher:
 
     def stop(self) -> None:
         if self.thread.is_alive():
-            self.post("stop")
+            self.post(Stop())
             self.thread.join()
 
 
@@ -220,7 +262,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.aborted = threading.Event()
         self.hasher = FileHasher(staging, self.chunk_size, staged.prefix)
-        self.pieces: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.pieces: queue.SimpleQueue[CheckerMessage] = queue.SimpleQueue()
         self.checker = threading.Thread(target=self._check, name="ods-chunk-check", daemon=True)
         self.checker.start()
         self._hand_over()
@@ -245,12 +287,12 @@ class Receiver:
 
     def _stop_checker(self) -> None:
         if self.checker.is_alive():
-            self.pieces.put(("stop",))
+            self.pieces.put(Stop())
             self.checker.join()
 
     def _hand_over(self) -> None:
         while self.feeding is None and self.cursor in self.done:
-            self.hasher.post("read", self.cursor)
+            self.hasher.post(ReadBack(self.cursor))
             self.done.discard(self.cursor)
             self.cursor += 1
 
@@ -261,7 +303,7 @@ class Receiver:
             if index != self.cursor or self.feeding is not None:
                 return False
             self.feeding = index
-            self.hasher.post("begin")
+            self.hasher.post(BeginChunk())
             return True
 
     def _end(self, index: int, failure: str | None, fed: bool) -> None:
@@ -271,7 +313,7 @@ class Receiver:
                 if failure is None:
                     self.cursor = index + 1
                 else:
-                    self.hasher.post("bad")
+                    self.hasher.post(RollBack())
             elif failure is None:
                 self.done.add(index)
             if failure is None:
@@ -288,35 +330,35 @@ class Receiver:
         checking: dict[int, tuple[Digests, bool]] = {}
         error: Exception | None = None
         while True:
-            item = self.pieces.get()
-            if item[0] == "stop":
+            message = self.pieces.get()
+            if isinstance(message, Stop):
                 return
-            if item[0] == "run":
+            if isinstance(message, RunChecked):
                 if error is None:
-                    item[1].set_result(None)
+                    message.done.set_result(None)
                 else:
-                    item[1].set_exception(error)
+                    message.done.set_exception(error)
                 continue
-            _, index, buffer, length, last = item
+            index = message.index
             handed = False
             try:
                 if error is None:
                     if index not in checking:
                         checking[index] = (Digests(), self._begin(index))
                     chunk, fed = checking[index]
-                    chunk.update(buffer[:length])
+                    chunk.update(message.buffer[: message.length])
                     if fed:
                         # The file digests take it from here, and free the buffer.
-                        self.hasher.post("piece", (buffer, length))
+                        self.hasher.post(message)
                         handed = True
-                    if last:
+                    if message.last:
                         del checking[index]
                         self._end(index, self._judge(index, chunk), fed)
             except Exception as exc:  # raised in the connection's thread at the run's end
                 error = exc
             finally:
                 if not handed:
-                    self.hasher.pool.put(buffer)
+                    self.hasher.pool.put(message.buffer)
 
     def _judge(self, index: int, chunk: Digests) -> str | None:
         """Why chunk `index` is bad, or None."""
@@ -351,9 +393,9 @@ class Receiver:
                     self.hasher.pool.put(buffer)
                     raise
                 received += length
-                self.pieces.put(("piece", index, buffer, length, received == size))
+                self.pieces.put(Piece(index, buffer, length, last=received == size))
         checked: Future[None] = Future()
-        self.pieces.put(("run", checked))
+        self.pieces.put(RunChecked(checked))
         checked.result()
         with self.lock:
             return [

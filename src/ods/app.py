@@ -24,6 +24,7 @@ from ods.mesh.scheduler import Scheduler
 from ods.packages import endpoints as package_endpoints
 from ods.packages import share
 from ods.server import endpoints as server_endpoints
+from ods.trust import endpoints as trust_endpoints
 from ods.web import console, health
 from ods.web.errors import install_error_handlers
 from ods.web.metrics import MetricsMiddleware
@@ -37,6 +38,7 @@ ROUTERS = (
     mesh_endpoints.router,
     user_endpoints.router,
     peer_endpoints.router,
+    trust_endpoints.router,
     share.router,
     health.router,
 )

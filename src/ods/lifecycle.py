@@ -26,6 +26,7 @@ from ods.jobs.runner import run_job
 from ods.mesh import outbound, reconcile, tombstones
 from ods.mesh.inbound import download
 from ods.packages.service import recover
+from ods.packages.statements import sign_unsigned
 from ods.server import identity
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ async def start(context: Context) -> None:
     context.iss = me.iss
     await ensure_admin(context.db, context.settings.admin_password)
     await recover(context.db, context.files)
+    await sign_unsigned(context)
 
 
 def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:

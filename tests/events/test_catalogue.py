@@ -19,8 +19,9 @@ from ods.core.context import Context
 from ods.core.models import Event
 from ods.core.stages import Stage
 from ods.core.statuses import Status
-from ods.events import catalogue
-from ods.events.catalogue import CATALOGUE, KINDS, EventData, PackageEvent
+from ods.events import catalogue, trust_events
+from ods.events.base import EventData
+from ods.events.catalogue import CATALOGUE, KINDS, PackageEvent
 from ods.events.endpoints import frame
 from ods.events.kinds import describe
 from ods.events.log import EventFollower
@@ -30,6 +31,7 @@ from tests.helpers.packages import content_of, upload, uploaded
 UUID = "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11"
 OTHER_UUID = "5b0d1f2e-3c4a-4b5c-8d6e-7f8091a2b3c4"
 PEER_ISS = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+ISS = PEER_ISS
 SHA1 = "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345"
 SHA256 = "9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d"
 PACKAGE: catalogue.PackageFacts = {
@@ -162,6 +164,45 @@ SAMPLES: list[tuple[EventData, str]] = [
         catalogue.LoginFailed(username="alice", address="192.0.2.7"),
         "Failed login for 'alice' from 192.0.2.7",
     ),
+    (
+        catalogue.PeerRegistrationRefused(
+            iss=ISS, name="Lyon", url="http://evil.example", reason="no link proof"
+        ),
+        f"Refused a registration as {ISS} from http://evil.example: no link proof",
+    ),
+    (
+        trust_events.OriginKeyPinned(iss=ISS, fingerprint="3f2a:91c4", via_iss=None),
+        f"Pinned the signing key 3f2a:91c4 of {ISS}",
+    ),
+    (
+        trust_events.OriginKeyRefused(
+            iss=ISS, fingerprint="0000:1111", pinned_fingerprint="3f2a:91c4", via_iss=ISS
+        ),
+        f"Refused key 0000:1111 for {ISS}: 3f2a:91c4 is pinned for it",
+    ),
+    (
+        trust_events.OriginKeyForgotten(iss=ISS, fingerprint="3f2a:91c4"),
+        f"Unpinned the signing key 3f2a:91c4 of {ISS}",
+    ),
+    (
+        trust_events.StatementRefused(
+            subject="package",
+            uuid=OTHER_UUID,
+            filename="NoMAD.pkg",
+            peer="Lyon",
+            peer_iss=ISS,
+            reason="its sha256 differs from what its origin signed",
+        ),
+        "Refused package of NoMAD.pkg from Lyon: its sha256 differs from what its origin signed",
+    ),
+    (
+        trust_events.TrustPolicyChanged(policy="listed", origins=[ISS]),
+        "Trust policy: packages only from 1 listed origin(s)",
+    ),
+    (
+        trust_events.TrustPolicyChanged(policy="any", origins=[]),
+        "Trust policy: packages from any server of the mesh",
+    ),
 ]
 
 # The kinds the event log had before the catalogue: none may disappear or be renamed.
@@ -239,7 +280,7 @@ def test_package_events_name_their_package_version() -> None:
     for sample, _ in SAMPLES:
         if isinstance(sample, catalogue.PackageConflict):
             assert sample.package_uuid == sample.loser_uuid
-        elif isinstance(sample, PackageEvent):
+        elif isinstance(sample, PackageEvent | trust_events.StatementRefused):
             assert sample.package_uuid == sample.uuid
         else:
             assert sample.package_uuid is None

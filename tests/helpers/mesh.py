@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Coroutine, Mapping
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,12 +19,15 @@ from fastapi import FastAPI
 from ods.app import create_app
 from ods.core.config import load_settings
 from ods.core.context import Context
+from ods.mesh.peers import links
+from ods.mesh.protocol import signing
 from ods.mesh.protocol.client import (
+    PEER_API,
     ChunkTooLarge,
     PeerRefused,
     PeerUnreachable,
     describe_http_error,
-    refusal,
+    refusal_text,
 )
 from ods.mesh.state import mesh_state
 from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY
@@ -31,19 +35,29 @@ from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY
 T = TypeVar("T")
 
 
+Tamper = Callable[[httpx.Request, httpx.Response], Awaitable[httpx.Response]]
+
+
 class MeshTransport(httpx.AsyncBaseTransport):
-    """Routes each request to the app whose host it names; unknown hosts are unreachable."""
+    """Routes each request to the app whose host it names; unknown hosts are unreachable.
+
+    `tamper`, when set, sees every answer and may replace it: someone on the path.
+    """
 
     def __init__(self) -> None:
         self.routes: dict[str, httpx.ASGITransport] = {}
         self.down: set[str] = set()
+        self.tamper: Tamper | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
         transport = self.routes.get(host)
         if transport is None or host in self.down:
             raise httpx.ConnectError(f"connection refused by {host}", request=request)
-        return await transport.handle_async_request(request)
+        response = await transport.handle_async_request(request)
+        if self.tamper is not None:
+            response = await self.tamper(request, response)
+        return response
 
 
 class StreamedConnection:
@@ -74,9 +88,9 @@ class StreamedConnection:
         request = self.context.http.build_request("GET", url, headers=dict(headers))
         response = await self.context.http.send(request, stream=True)
         if response.status_code != 200:
-            await response.aread()
+            body = await response.aread()
             await response.aclose()
-            raise PeerRefused(f"refused {url}: {refusal(response)}")
+            raise PeerRefused(f"refused {url}: {refusal_text(response.status_code, body)}")
         declared = int(response.headers["content-length"])
         if declared != length:
             await response.aclose()
@@ -203,3 +217,32 @@ async def link_all(nodes: list[Node]) -> None:
     for a, b in itertools.pairwise(nodes):
         response = await a.register_with(b)
         assert response.status_code == 201, response.text
+
+
+async def peer_call(
+    mesh: Mesh, sender: Node, receiver: Node, method: str, path: str, body: Any = None
+) -> httpx.Response:
+    """A request to `receiver`'s peer API signed with `sender`'s link: what `sender` may send."""
+    link = await links.link_by_iss(sender.context, receiver.context.iss)
+    assert link is not None, f"{sender.name} is not registered with {receiver.name}"
+    content = b"" if body is None else json.dumps(body).encode()
+    headers = signing.sign(
+        link.secret,
+        method=method,
+        target=PEER_API + path,
+        body=content,
+        sender=sender.context.iss,
+        receiver=receiver.context.iss,
+    )
+    headers["Content-Type"] = "application/json"
+    async with httpx.AsyncClient(transport=mesh.transport) as raw:
+        return await raw.request(
+            method, f"{receiver.url}{PEER_API}{path}", content=content, headers=headers
+        )
+
+
+async def events_of(node: Node, kind: str) -> list[dict[str, Any]]:
+    response = await node.admin.get("/api/admin/events", params={"kind": kind})
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items

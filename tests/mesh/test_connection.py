@@ -412,7 +412,7 @@ def test_a_half_read_answer_is_not_reused(serve: Serve, connect: Connect) -> Non
 
 
 def test_a_refusal_carries_the_peers_message(serve: Serve, connect: Connect) -> None:
-    error = json.dumps({"code": "bad_signature", "message": "bad signature"}).encode()
+    error = json.dumps({"error": "signature_rejected", "message": "bad signature"}).encode()
     peer = serve(sending(answer(error, status="401 Unauthorized"), then_idle=True))
     connection = connect(peer.url)
 
@@ -421,12 +421,16 @@ def test_a_refusal_carries_the_peers_message(serve: Serve, connect: Connect) -> 
     assert str(refused.value) == f"peer-a refused {TARGET}: HTTP 401: bad signature"
 
 
-def test_a_refusal_without_json_shows_its_body(serve: Serve, connect: Connect) -> None:
+def test_a_refusal_that_is_not_an_ods_error_is_named_by_its_status_alone(
+    serve: Serve, connect: Connect
+) -> None:
     peer = serve(sending(answer(b"upstream gone", status="502 Bad Gateway"), then_idle=True))
     connection = connect(peer.url)
 
-    with pytest.raises(PeerRefused, match="HTTP 502: upstream gone"):
+    with pytest.raises(PeerRefused) as refused:
         connection.request(peer.url + TARGET, {}, 100)
+    assert str(refused.value).endswith("HTTP 502 (not an ODS error answer)")
+    assert "upstream gone" not in str(refused.value)
 
 
 def test_a_chunked_refusal_is_named_by_its_status(serve: Serve, connect: Connect) -> None:
@@ -434,7 +438,7 @@ def test_a_chunked_refusal_is_named_by_its_status(serve: Serve, connect: Connect
     peer = serve(sending(raw, then_idle=True))
     connection = connect(peer.url)
 
-    with pytest.raises(PeerRefused, match=r"refused \S+: HTTP 502: no reason given$"):
+    with pytest.raises(PeerRefused, match=r"refused \S+: HTTP 502 \(not an ODS error answer\)$"):
         connection.request(peer.url + TARGET, {}, 100)
 
 

@@ -91,13 +91,22 @@ async def test_unreachable_url_is_a_clear_error(mesh: Mesh) -> None:
     assert "nowhere.test" in body["message"]
 
 
-async def test_registering_twice_is_a_conflict(mesh: Mesh) -> None:
+async def test_registering_again_renews_the_link_on_both_sides(mesh: Mesh) -> None:
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
     assert (await a.register_with(b)).status_code == 201
+    first = await links.link_by_iss(b.context, a.context.iss)
     again = await a.register_with(b)
-    assert again.status_code == 409
-    assert "registered already" in again.json()["message"]
+    assert again.status_code == 201, again.text
+    renewed = await links.link_by_iss(b.context, a.context.iss)
+    on_a = await links.link_by_iss(a.context, b.context.iss)
+    assert first is not None
+    assert renewed is not None
+    assert on_a is not None
+    assert renewed.secret != first.secret
+    assert renewed.secret == on_a.secret
+    events = (await b.admin.get("/api/admin/events", params={"kind": "peer.registered"})).json()
+    assert [e["data"]["re_registered"] for e in events["items"]][:2] == [True, False]
 
 
 async def test_registering_with_itself_is_refused(mesh: Mesh) -> None:
@@ -186,9 +195,8 @@ async def test_a_replayed_or_altered_peer_request_is_refused(mesh: Mesh) -> None
     assert (await a.register_with(b)).status_code == 201
     link = await links.link_by_iss(a.context, b.context.iss)
     assert link is not None
-    body = json.dumps(
-        registration.server_card(await get_identity(a.context.db, a.context.cipher))
-    ).encode()
+    me = await get_identity(a.context.db, a.context.cipher)
+    body = json.dumps(registration.server_card(me, None)).encode()
     headers = signing.sign(
         link.secret,
         method="POST",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -35,3 +36,20 @@ class FieldCipher:
                 "DATABASE_KEY does not decrypt the database: it is not the key it was created with"
             ) from None
         return plain.decode("utf-8")
+
+
+# A server's iss made from its signing key has this digit where a random
+# (uuid4) iss, as servers made before signing keys have, always has a 4.
+KEYED_ISS_MARK = "0"
+KEYED_ISS_MARK_AT = 12
+
+
+def iss_for_key(public_key: bytes) -> str:
+    """The iss of a server whose identity is its Ed25519 public key (raw 32 bytes)."""
+    digest = hashlib.sha256(b"ods-iss\n" + public_key).hexdigest()[:32]
+    return digest[:KEYED_ISS_MARK_AT] + KEYED_ISS_MARK + digest[KEYED_ISS_MARK_AT + 1 :]
+
+
+def is_keyed_iss(iss: str) -> bool:
+    """Whether `iss` was made from a key: then only that key can sign for it."""
+    return len(iss) == 32 and iss[KEYED_ISS_MARK_AT] == KEYED_ISS_MARK

@@ -43,6 +43,11 @@ class Server(Base):
     stage: Mapped[str] = mapped_column(String(8), default="Prod")
     firewalled_mode: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The Ed25519 key this server signs statements with; made at first start.
+    signing_key_encrypted: Mapped[str | None] = mapped_column(Text)
+    # Whose packages this server takes: "any" origin in the mesh, or only "listed" ones.
+    trust_policy: Mapped[str] = mapped_column(String(8), default="any", server_default="any")
+    trusted_origins: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):
@@ -93,6 +98,9 @@ class Package(Base):
     chunks_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The version this one replaced where it was uploaded (replace=true).
     replaces: Mapped[str | None] = mapped_column(String(36))
+    # The origin's signed statement of this version, and the latest signed stage change.
+    statement: Mapped[str | None] = mapped_column(Text)
+    stage_statement: Mapped[str | None] = mapped_column(Text)
 
 
 class Chunk(Base):
@@ -178,3 +186,17 @@ class Tombstone(Base):
     filename: Mapped[str] = mapped_column(FilenameType)
     reason: Mapped[str] = mapped_column(String(16))
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    # Who vouches for the delete: a signed delete, or the successor's package statement.
+    statement: Mapped[str | None] = mapped_column(Text)
+
+
+class OriginKey(Base):
+    """Another server's public signing key, pinned the first time it was seen."""
+
+    __tablename__ = "origin_keys"
+
+    iss: Mapped[str] = mapped_column(String(32), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))
+    first_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # The peer it came from: the server itself at registration, or a relay.
+    via_iss: Mapped[str | None] = mapped_column(String(32))

@@ -10,9 +10,8 @@ knows them and never holds a password, a token, or a hash of either.
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from collections.abc import Mapping
-from typing import ClassVar, Literal, TypedDict
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,25 +20,14 @@ from ods.core.humanize import size_hr
 from ods.core.models import Package
 from ods.core.stages import Stage
 from ods.core.statuses import Status
-
-
-class EventData(BaseModel):
-    """The data of an event; each class in CATALOGUE is one kind."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: ClassVar[str]
-    description: ClassVar[str]
-
-    @abstractmethod
-    def message(self) -> str:
-        """The event as one line for the event log."""
-
-    @property
-    def package_uuid(self) -> str | None:
-        """The package version the event is about, if any."""
-        return None
-
+from ods.events.base import EventData
+from ods.events.trust_events import (
+    OriginKeyForgotten,
+    OriginKeyPinned,
+    OriginKeyRefused,
+    StatementRefused,
+    TrustPolicyChanged,
+)
 
 # --- packages ------------------------------------------------------------------
 
@@ -244,6 +232,19 @@ class PeerRegistered(PeerEvent):
         return f"{self.name} ({self.url}) {verb} with this server"
 
 
+class PeerRegistrationRefused(PeerEvent):
+    kind = "peer.registration_refused"
+    description = (
+        "A server asked to register with this one and was refused: it claimed the iss of a "
+        "registered server without proving that link's secret, or came with another signing key."
+    )
+
+    reason: str = Field(description="Why it was refused.")
+
+    def message(self) -> str:
+        return f"Refused a registration as {self.iss} from {self.url}: {self.reason}"
+
+
 class PeerUnregistered(PeerEvent):
     kind = "peer.unregistered"
     description = "This server and another one are no longer registered with each other."
@@ -425,6 +426,7 @@ CATALOGUE: tuple[type[EventData], ...] = (
     PackageFailed,
     PackageConflict,
     PeerRegistered,
+    PeerRegistrationRefused,
     PeerUnregistered,
     PeerReachable,
     PeerUnreachable,
@@ -436,6 +438,11 @@ CATALOGUE: tuple[type[EventData], ...] = (
     TokenCreated,
     TokenRevoked,
     LoginFailed,
+    OriginKeyPinned,
+    OriginKeyRefused,
+    OriginKeyForgotten,
+    StatementRefused,
+    TrustPolicyChanged,
 )
 
 KINDS: Mapping[str, type[EventData]] = {event.kind: event for event in CATALOGUE}

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from ods.events.catalogue import CATALOGUE, KINDS, EventData
+from ods.events.base import EventData
+from ods.events.catalogue import CATALOGUE, KINDS
 
 
 class EventField(BaseModel):

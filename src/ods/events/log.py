@@ -15,7 +15,8 @@ from ods.core.humanize import iso, timestamp
 from ods.core.models import Event
 from ods.core.stages import Stage
 from ods.core.statuses import Status
-from ods.events.catalogue import EventData, PackageUploaded
+from ods.events.base import EventData
+from ods.events.catalogue import PackageUploaded
 
 # A real catalogue event, so the API's example stays true to the catalogue.
 EXAMPLE_UPLOAD = PackageUploaded(

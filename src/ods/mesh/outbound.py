@@ -17,8 +17,9 @@ from ods.jobs import runner as jobs
 from ods.jobs.kinds import AnnouncePackage, JobPayload, Notify
 from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerLink
-from ods.mesh.protocol.wire import Inventory
+from ods.mesh.protocol.wire import Inventory, Notification
 from ods.mesh.serving import published_cards, published_package
+from ods.trust.verify import stored
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -82,7 +83,12 @@ async def notify_job(context: Context, job: Notify) -> None:
         return
     client = PeerClient(context.http, context.iss, link)
     try:
-        await client.call("POST", "/notify", {"uuid": package.uuid, "stage": package.stage})
+        note = Notification(
+            uuid=package.uuid,
+            stage=Stage(package.stage),
+            stage_statement=stored(package.stage_statement),
+        )
+        await client.call("POST", "/notify", note.model_dump(mode="json", exclude_none=True))
     except OdsError as exc:
         await links.record_failure(context, link.id, exc)
         raise

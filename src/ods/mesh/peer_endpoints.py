@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 
 from ods.mesh import reconcile, serving, tombstones
 from ods.mesh.inbound import intake
 from ods.mesh.peers import registration, verification
+from ods.mesh.peers.verification import AnswerKey
+from ods.mesh.protocol.answers import ANSWER_SIGNATURE, answer_signature
 from ods.mesh.protocol.client import PEER_API, PeerLink
 from ods.mesh.protocol.wire import (
     Inventory,
@@ -20,12 +24,37 @@ from ods.mesh.protocol.wire import (
     TombstoneCard,
 )
 from ods.server.identity import get_identity
+from ods.trust.keys import signing_key
 from ods.web.deps import ContextDep
 from ods.web.errors import ErrorBody
+
+
+class SignedAnswerRoute(APIRoute):
+    """Signs each answer to a verified request with the link secret and the request's nonce.
+
+    Chunk runs are streamed unsigned: their bytes are checked against the
+    digests of the signed manifest. Refusals are not signed: nothing acts on them.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def signed(request: Request) -> Response:
+            response = await handler(request)
+            key: AnswerKey | None = getattr(request.state, "answer_key", None)
+            if key is not None and not isinstance(response, StreamingResponse):
+                response.headers[ANSWER_SIGNATURE] = answer_signature(
+                    key.secret, key.nonce, response.status_code, bytes(response.body)
+                )
+            return response
+
+        return signed
+
 
 router = APIRouter(
     prefix=PEER_API,
     tags=["peer"],
+    route_class=SignedAnswerRoute,
     responses={401: {"model": ErrorBody, "description": "Signature refused, with the reason"}},
 )
 
@@ -41,9 +70,11 @@ def signed_target(request: Request) -> str:
 
 async def signed_peer(request: Request, context: ContextDep) -> PeerLink:
     body = await request.body()
-    return await verification.verify_peer_request(
+    verified = await verification.verify_peer_request(
         context, request.headers, request.method, signed_target(request), body
     )
+    request.state.answer_key = verified.answer_key
+    return verified.link
 
 
 SignedPeer = Annotated[PeerLink, Depends(signed_peer)]
@@ -53,9 +84,10 @@ SignedPeer = Annotated[PeerLink, Depends(signed_peer)]
 async def accept_registration(request: Request, context: ContextDep) -> RegistrationAnswer:
     """Another ODS registers with this one (sealed link secret, signed with it)."""
     body = await request.body()
-    return await registration.accept_registration(
+    answer, request.state.answer_key = await registration.accept_registration(
         context, request.headers, signed_target(request), body
     )
+    return answer
 
 
 @router.post("/unregister", operation_id="peer_unregister", status_code=204)
@@ -135,4 +167,5 @@ async def hello(body: ServerCard, peer: SignedPeer, context: ContextDep) -> Serv
     """Exchange server cards: each side learns the other's stage and firewalled mode."""
     await reconcile.apply_card(context, peer, body)
     me = await get_identity(context.db, context.cipher)
-    return ServerCard.model_validate(registration.server_card(me))
+    key = await signing_key(context)
+    return ServerCard.model_validate(registration.server_card(me, key.public))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
 from sqlalchemy import select
 
 from ods.core.errors import OdsError
@@ -23,21 +22,32 @@ from ods.core.stages import Stage
 from ods.jobs import runner as jobs
 from ods.jobs.kinds import Fetch, Reconcile
 from ods.mesh import outbound, serving, tombstones
+from ods.mesh.inbound.adopt import adopt_statements
 from ods.mesh.peers import links, registration
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import Inventory, ServerCard
 from ods.server.identity import get_identity
+from ods.trust.keys import check_key, signing_key
+from ods.trust.statements import Untrusted
 
 if TYPE_CHECKING:
     from ods.core.context import Context
 
 log = logging.getLogger(__name__)
 
+INVENTORY_LIMIT = 16 * 1024 * 1024  # thousands of packages and tombstones, with statements
+
 
 async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None:
-    """Keep what this server knows of a peer's stage, name and firewalled mode current."""
+    """Keep what this server knows of a peer's stage, name and firewalled mode current,
+    and pin its signing key if it is new here (a link made before keys were exchanged)."""
     if card.iss != link.iss:
         return
+    if card.public_key is not None:
+        try:
+            await check_key(context, link.iss, card.public_key, via=link.iss)
+        except Untrusted as exc:
+            log.warning("%s sent a server card with another signing key: %s", link.name, exc)
     async with context.db.transaction() as session:
         peer = await session.get(Peer, link.id)
         if peer is None:
@@ -50,11 +60,9 @@ async def apply_card(context: Context, link: PeerLink, card: ServerCard) -> None
 
 async def exchange_cards(context: Context, client: PeerClient) -> None:
     me = await get_identity(context.db, context.cipher)
-    response = await client.call("POST", "/hello", registration.server_card(me))
-    try:
-        await apply_card(context, client.link, ServerCard.model_validate(response.json()))
-    except ValidationError:
-        log.warning("%s answered hello with a card ODS cannot read", client.link.name)
+    card = registration.server_card(me, (await signing_key(context)).public)
+    answer = await client.call("POST", "/hello", card)
+    await apply_card(context, client.link, answer.parse(ServerCard, client.name, "a server card"))
 
 
 async def inventory(context: Context) -> Inventory:
@@ -73,13 +81,13 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
     client = PeerClient(context.http, context.iss, link)
     try:
         await exchange_cards(context, client)
-        inventory = Inventory.model_validate((await client.call("GET", "/packages")).json())
+        answer = await client.call("GET", "/packages", limit=INVENTORY_LIMIT)
+        inventory = answer.parse(Inventory, client.name, "an inventory")
     except OdsError as exc:
         await links.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
-    except ValidationError:
-        raise jobs.RetryLater(f"{link.name} sent an inventory ODS cannot read") from None
     await tombstones.accept_all(context, link, inventory.tombstones)
+    await adopt_statements(context, link, inventory.packages)
     me = await get_identity(context.db, context.cipher)
     wanted = [p for p in inventory.packages if me.stage.accepts(Stage(p.stage))]
     keys = []

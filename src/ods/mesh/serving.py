@@ -28,6 +28,7 @@ from ods.core.statuses import Status
 from ods.mesh.protocol.wire import ChunkDigests, PackageCard, PackageManifest
 from ods.mesh.state import ChunkSource, mesh_state
 from ods.packages.digest import CHUNK_SIZE
+from ods.trust.verify import stored
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -46,6 +47,8 @@ def package_card(package: Package) -> PackageCard:
         created_ts=timestamp(package.created),
         origin_iss=package.origin_iss,
         replaces=package.replaces,
+        statement=stored(package.statement),
+        stage_statement=stored(package.stage_statement),
     )
 
 

@@ -40,6 +40,8 @@ class MeshState:
     # Public packages by uuid: read for every run of chunks served.
     chunk_sources: TtlCache[str, ChunkSource] = field(default_factory=lambda: TtlCache(60.0))
     last_contacts: dict[int, float] = field(default_factory=dict)
+    # Statements refused lately, so a peer repeating one does not flood the event log.
+    refusals: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
     # Chunk runs are received in these threads, one per connection (made as needed).
     transfer_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(TRANSFER_THREADS, thread_name_prefix="ods-fetch")

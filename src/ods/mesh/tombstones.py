@@ -27,19 +27,21 @@ from ods.core.models import Package, Tombstone
 from ods.core.statuses import Status
 from ods.jobs.kinds import AnnounceTombstone, Forget
 from ods.mesh.inbound import intake
+from ods.mesh.inbound.checks import record_refusal
 from ods.mesh.outbound import queue_for_peers
 from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import TombstoneCard
 from ods.packages import service
+from ods.packages.service import PROPAGATED
 from ods.server.identity import get_identity
+from ods.trust.statements import DeleteStatement, PackageStatement, Untrusted, statement_kind
+from ods.trust.verify import stored, verify
 
 if TYPE_CHECKING:
     from ods.core.context import Context
 
 log = logging.getLogger(__name__)
-
-PROPAGATED = ("deleted", "replaced")
 
 
 async def tombstone_cards(session: AsyncSession, rows: Sequence[Tombstone]) -> list[TombstoneCard]:
@@ -66,6 +68,7 @@ async def tombstone_cards(session: AsyncSession, rows: Sequence[Tombstone]) -> l
                     "created_ts": timestamp(row.created),
                     "replaced_by": successor,
                     "replaced_by_stage": stage,
+                    "statement": stored(row.statement),
                 }
             )
         )
@@ -125,15 +128,60 @@ async def forget_job(context: Context, job: Forget) -> None:
     await links.record_contact(context, link.id, None)
 
 
+class DeleteRefused(OdsError):
+    status_code = 403
+    code = "statement_refused"
+
+
+def _delete_matches(statement: DeleteStatement, tombstone: TombstoneCard) -> bool:
+    return (
+        statement.uuid == tombstone.uuid
+        and statement.filename == tombstone.filename
+        and statement.reason == tombstone.reason
+        and (tombstone.replaced_by is None or statement.replaced_by == tombstone.replaced_by)
+    )
+
+
+def _replacement_matches(statement: PackageStatement, tombstone: TombstoneCard) -> bool:
+    return (
+        tombstone.reason == "replaced"
+        and statement.replaces == tombstone.uuid
+        and statement.filename == tombstone.filename
+        and (tombstone.replaced_by is None or statement.uuid == tombstone.replaced_by)
+    )
+
+
+async def vouch_for(context: Context, link: PeerLink, tombstone: TombstoneCard) -> str:
+    """The statement that vouches for a tombstone, checked: a delete signed by a trusted
+    server, or the package statement of the version that replaced it. Else DeleteRefused."""
+    signed = tombstone.statement
+    try:
+        if signed is not None and statement_kind(signed) == "package":
+            replacement = await verify(context, signed, PackageStatement, via=link.iss)
+            if not _replacement_matches(replacement.statement, tombstone):
+                raise Untrusted("the replacing version's statement does not name this version")
+        else:
+            opened = await verify(context, signed, DeleteStatement, via=link.iss)
+            if not _delete_matches(opened.statement, tombstone):
+                raise Untrusted("the signed delete is for another version")
+    except Untrusted as exc:
+        reason = f"the delete is not vouched for: {exc}"
+        await record_refusal(context, link, "delete", tombstone.uuid, tombstone.filename, reason)
+        raise DeleteRefused(reason[0].upper() + reason[1:] + ".") from None
+    assert signed is not None
+    return signed.model_dump_json()
+
+
 async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> bool:
     """Apply a peer's tombstone here and pass it on. False if it was known already.
 
-    Raises Conflict while the version is being published here; the sender
-    retries later.
+    Raises DeleteRefused unless a trusted server vouches for it, and Conflict
+    while the version is being published here; the sender retries later.
     """
     if await is_buried(context, tombstone.uuid):
         return False
-    if await _replacement_follows(context, link, tombstone):
+    statement = await vouch_for(context, link, tombstone)
+    if await _replacement_follows(context, link, tombstone, statement):
         await announce(context, tombstone.uuid, skip_iss=link.iss)
         return True
     try:
@@ -147,10 +195,13 @@ async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> 
             peer_iss=link.iss,
             # Passed on below, to every peer but the one it came from.
             announce=False,
+            statement=statement,
         )
     except NotFound:
         async with context.db.transaction() as session:
-            await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason)
+            await service.bury(
+                session, tombstone.uuid, tombstone.filename, tombstone.reason, statement
+            )
     await announce(context, tombstone.uuid, skip_iss=link.iss)
     return True
 
@@ -163,10 +214,14 @@ async def accept_all(context: Context, link: PeerLink, tombstones: list[Tombston
             new += await accept(context, link, tombstone)
         except Conflict as exc:
             log.info("tombstone from %s waits: %s", link.name, exc.message)
+        except DeleteRefused as exc:
+            log.warning("tombstone from %s refused: %s", link.name, exc.message)
     return new
 
 
-async def _replacement_follows(context: Context, link: PeerLink, tombstone: TombstoneCard) -> bool:
+async def _replacement_follows(
+    context: Context, link: PeerLink, tombstone: TombstoneCard, statement: str
+) -> bool:
     """For a replaced version this server serves and will take the successor of:
     keep serving it, fetch the successor, and let it take the old one's place.
     """
@@ -179,6 +234,6 @@ async def _replacement_follows(context: Context, link: PeerLink, tombstone: Tomb
         status = await session.scalar(select(Package.status).where(Package.uuid == tombstone.uuid))
         if status != Status.PUBLIC.value:
             return False
-        await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason)
+        await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason, statement)
     await intake.want(context, link, tombstone.replaced_by)
     return True

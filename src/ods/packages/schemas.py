@@ -23,6 +23,8 @@ PACKAGE_EXAMPLE: dict[str, Any] = {
     "status_reason": None,
     "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
     "progress": None,
+    "origin_iss": "e7be2c4bd6a04d6a9a1cb7c1b6bd1d3f",
+    "origin_verified": True,
 }
 
 
@@ -67,6 +69,14 @@ class PackageOut(BaseModel):
     uuid: str
     progress: Progress | None = Field(
         default=None, description="While Downloading: chunks, bytes, rate and source peer."
+    )
+    origin_iss: str | None = Field(
+        default=None, description="The iss of the server the package was uploaded to."
+    )
+    origin_verified: bool = Field(
+        default=False,
+        description="Whether the origin's signed statement of this version verified here "
+        "(or this server signed it); false for versions received before servers signed them.",
     )
 
 

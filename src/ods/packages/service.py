@@ -39,6 +39,8 @@ from ods.packages.publish import insert_chunks, make_public
 from ods.packages.schemas import PackageOut, UploadResult
 from ods.packages.upload import UploadForm, UploadParser, multipart_boundary
 from ods.packages.views import find, package_dict, upload_result
+from ods.trust.keys import SigningKey, signing_key
+from ods.trust.make import delete_statement, package_statement, stage_statement
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -64,8 +66,10 @@ async def _stage_upload(
     stage: Stage,
     replace: bool,
     actor: str,
+    key: SigningKey,
 ) -> Package:
-    """The upload's row, committed as Publishing; an earlier version it replaces is buried."""
+    """The upload's row, committed as Publishing, with this server's signed statement of it;
+    an earlier version it replaces is buried, vouched for by that statement."""
     digests = form.digests
     existing = (
         await session.execute(select(Package).where(Package.filename == form.filename))
@@ -79,21 +83,25 @@ async def _stage_upload(
             "send replace=true to replace it."
         )
     if existing is not None:
-        await bury(session, existing.uuid, existing.filename, "replaced")
         await session.execute(delete(Chunk).where(Chunk.package_id == existing.id))
         package = existing
         package.replaces = existing.uuid
-        package.created = utcnow()
     else:
         package = Package(filename=form.filename, replaces=None)
         session.add(package)
     package.uuid = upload_uuid
+    package.created = utcnow()
     package.file_size = digests.size
     package.sha1 = digests.sha1
     package.sha256 = digests.sha256
     package.stage = stage.value
     package.status = Status.PUBLISHING.value
     package.status_reason = None
+    package.origin_iss = key.iss
+    package.statement = package_statement(key, package, digests.chunks)
+    package.stage_statement = None
+    if package.replaces is not None:
+        await bury(session, package.replaces, form.filename, "replaced", package.statement)
     await session.flush()
     await insert_chunks(session, package.id, digests.chunks)
     facts = package_facts(package)
@@ -117,6 +125,7 @@ async def publish_upload(
     The row is committed as `Publishing` before the rename, so a crash at any
     point is finished by `recover()` at the next start.
     """
+    signer = await signing_key(context)
     try:
         async with context.db.transaction() as session:
             existing = (
@@ -133,7 +142,9 @@ async def publish_upload(
                 unchanged = upload_result(existing, replaced_uuid=None)
             else:
                 unchanged = None
-                package = await _stage_upload(session, form, upload_uuid, stage, replace, actor)
+                package = await _stage_upload(
+                    session, form, upload_uuid, stage, replace, actor, signer
+                )
                 package_id, replaced_uuid = package.id, package.replaces
     except IntegrityError:
         form.staged.unlink(missing_ok=True)
@@ -161,15 +172,18 @@ async def delete_package(
     peer: str | None = None,
     peer_iss: str | None = None,
     announce: bool = True,
+    statement: str | None = None,
 ) -> Package:
     """Delete a package version: its row, its published or half-fetched file.
 
     A tombstone for the version is recorded in the same transaction, so the
     mesh does not bring it back, with the job that passes it on to the peers
     (unless `announce` is false). `peer` and `peer_iss` name the registered
-    server the delete came from, if it came from one. Returns the deleted row
-    (detached).
+    server the delete came from, if it came from one, and `statement` is the
+    signed statement it came with; a delete made here is signed by this
+    server. Returns the deleted row (detached).
     """
+    key = await signing_key(context) if statement is None else None
     files = context.files
     trash: Path | None = None
     keys: list[str] = []
@@ -195,7 +209,9 @@ async def delete_package(
                 peer_iss=peer_iss,
             )
             await session.delete(package)
-            await bury(session, package.uuid, filename, reason)
+            if key is not None and reason in PROPAGATED:
+                statement = delete_statement(key, package.uuid, filename, reason)
+            await bury(session, package.uuid, filename, reason, statement)
             await record(session, deleted, actor=actor)
             if announce:
                 keys.append(await jobs.add_job(session, AnnounceTombstone(uuid=package.uuid)))
@@ -214,22 +230,34 @@ async def delete_package(
     return package
 
 
-async def bury(session: AsyncSession, uuid: str, filename: str, reason: str) -> bool:
-    """Record that a version is gone for good. False if it was recorded already."""
+PROPAGATED = ("deleted", "replaced")
+
+
+async def bury(
+    session: AsyncSession, uuid: str, filename: str, reason: str, statement: str | None = None
+) -> bool:
+    """Record that a version is gone for good. False if it was recorded already.
+
+    A delete or replacement the mesh is told of carries the signed statement
+    that vouches for it; a version set aside here (`superseded`) needs none.
+    """
     if await session.get(Tombstone, uuid) is not None:
         return False
-    session.add(Tombstone(uuid=uuid, filename=filename, reason=reason))
+    session.add(Tombstone(uuid=uuid, filename=filename, reason=reason, statement=statement))
     return True
 
 
 async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> PackageOut:
-    """Move a package to another stage; a Public one is announced, so peers follow."""
+    """Move a package to another stage, signed by this server; a Public one is announced,
+    so peers follow."""
+    key = await signing_key(context)
     keys = []
     async with context.db.transaction() as session:
         package = await find(session, ref, lock=True)
         previous = package.stage
         if previous != stage.value:
             package.stage = stage.value
+            package.stage_statement = stage_statement(key, package.uuid, stage)
             await record(
                 session,
                 PackageStageChanged(**package_facts(package), previous_stage=Stage(previous)),

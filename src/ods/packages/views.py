@@ -41,6 +41,8 @@ PACKAGE_COLUMNS = (
     Package.created,
     Package.chunks_done,
     Peer.name,
+    Package.origin_iss,
+    Package.statement.is_not(None),
 )
 
 
@@ -76,7 +78,10 @@ def progress_dict(
 
 def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]:
     """One row of PACKAGE_COLUMNS as the API shows it; the list's hot path."""
-    (id_, uuid, filename, size, sha1, sha256, stage, status, reason, created, done, source) = row
+    (id_, uuid, filename, size, sha1, sha256, stage, status, reason, created, done, source) = row[
+        :12
+    ]
+    origin_iss, verified = row[12:]
     return {
         "created": created.isoformat(timespec="seconds"),
         "created_ts": (created - EPOCH) // SECOND,
@@ -91,6 +96,8 @@ def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]
         "status_reason": reason,
         "uuid": uuid,
         "progress": progress_dict(downloads, uuid, status, size, done, source),
+        "origin_iss": origin_iss,
+        "origin_verified": bool(verified),
     }
 
 
@@ -118,6 +125,8 @@ def package_dict(
             package.chunks_done,
             source,
         ),
+        "origin_iss": package.origin_iss,
+        "origin_verified": package.statement is not None,
     }
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import uuid
 from typing import Annotated
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ods.core.crypto import FieldCipher
+from ods.core.crypto import FieldCipher, iss_for_key
 from ods.core.db import Database
 from ods.core.errors import InvalidInput, ServerMisconfigured
 from ods.core.models import Server
@@ -21,6 +22,7 @@ from ods.events.catalogue import ServerUpdated, Setting, SettingChange
 from ods.events.log import record
 
 KEY_CONTEXT = "server.key"
+SIGNING_KEY_CONTEXT = "server.signing_key"
 SERVER_ID = 1
 
 
@@ -159,9 +161,15 @@ async def ensure_identity(db: Database, cipher: FieldCipher) -> Identity:
     async with db.transaction() as session:
         row = (await session.execute(select(Server))).scalar_one_or_none()
         if row is None:
+            # The iss is made from the signing key: no one can sign for it with another.
+            seed = secrets.token_bytes(32)
+            public = Ed25519PrivateKey.from_private_bytes(seed).public_key()
             row = Server(
                 id=SERVER_ID,
-                iss=uuid.uuid4().hex,
+                iss=iss_for_key(public.public_bytes(Encoding.Raw, PublicFormat.Raw)),
+                signing_key_encrypted=cipher.encrypt(
+                    base64.b64encode(seed).decode("ascii"), SIGNING_KEY_CONTEXT
+                ),
                 key_encrypted=cipher.encrypt(new_key(), KEY_CONTEXT),
                 name="",
                 url="",
@@ -170,6 +178,10 @@ async def ensure_identity(db: Database, cipher: FieldCipher) -> Identity:
             )
             session.add(row)
             await session.flush()
+        if row.signing_key_encrypted is None:
+            # A server made before signing keys keeps its iss. An Ed25519 private
+            # key is any 32 random bytes (its seed).
+            row.signing_key_encrypted = cipher.encrypt(new_key(), SIGNING_KEY_CONTEXT)
         return _identity(row, cipher)
 
 
@@ -179,6 +191,15 @@ async def check_key(db: Database, cipher: FieldCipher) -> None:
         row = await session.get(Server, SERVER_ID)
     if row is not None:
         cipher.decrypt(row.key_encrypted, KEY_CONTEXT)
+
+
+async def signing_seed(db: Database, cipher: FieldCipher) -> bytes:
+    """The 32-byte seed of this server's Ed25519 signing key."""
+    async with db.session() as session:
+        row = await _row(session)
+    if row.signing_key_encrypted is None:
+        raise ServerMisconfigured("the signing key is missing; restart ODS to create it")
+    return base64.b64decode(cipher.decrypt(row.signing_key_encrypted, SIGNING_KEY_CONTEXT))
 
 
 async def get_identity(db: Database, cipher: FieldCipher) -> Identity:

@@ -21,29 +21,36 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core import platform
-from ods.core.errors import InvalidInput, OdsError
+from ods.core.errors import OdsError
 from ods.core.humanize import size_hr
 from ods.core.models import Package, Tombstone
-from ods.core.stages import Stage
 from ods.core.statuses import Status
 from ods.events.catalogue import PackageAvailable, PackageFailed, package_facts
 from ods.events.log import record
 from ods.jobs import runner as jobs
 from ods.jobs.kinds import Fetch
 from ods.mesh import outbound
+from ods.mesh.inbound.checks import (
+    Lacking,
+    Refused,
+    Vouched,
+    check_manifest,
+    chunk_count,
+    manifest_limit,
+    record_refusal,
+    vouch,
+)
 from ods.mesh.inbound.chunks import fetch_chunks, in_thread
 from ods.mesh.inbound.transfer import Receiver, StagingFile, scan_staging
 from ods.mesh.inbound.versions import KeepOurs, NewRow, OverPublic, claim_for_publishing, place
 from ods.mesh.peers import links
-from ods.mesh.protocol.client import PeerClient, PeerLink
+from ods.mesh.protocol.client import AnswerRejected, PeerClient, PeerLacks, PeerLink
 from ods.mesh.protocol.wire import PackageManifest
 from ods.packages.digest import CHUNK_SIZE
-from ods.packages.naming import check_filename
 from ods.packages.progress import DownloadProgress, Downloads
 from ods.packages.publish import make_public
 from ods.server.identity import get_identity
@@ -52,22 +59,6 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 log = logging.getLogger(__name__)
-
-
-def chunk_count(size: int) -> int:
-    return -(-size // CHUNK_SIZE)
-
-
-def check_manifest(manifest: PackageManifest, uuid: str) -> None:
-    if manifest.uuid != uuid:
-        raise jobs.JobFailed(f"the peer described another package ({manifest.uuid})")
-    try:
-        check_filename(manifest.filename)
-    except InvalidInput as exc:
-        raise jobs.JobFailed(f"the peer's filename is not acceptable: {exc.message}") from None
-    indices = [chunk.index for chunk in manifest.chunks]
-    if indices != list(range(chunk_count(manifest.file_size))):
-        raise jobs.JobFailed("the peer's chunk list does not match the file size")
 
 
 def prepare_staging(path: Path, size: int) -> None:
@@ -82,12 +73,13 @@ async def publish(
     context: Context,
     link: PeerLink,
     manifest: PackageManifest,
+    vouched: Vouched,
     target: NewRow | OverPublic,
     path: Path,
 ) -> bool:
     """Move the verified file into the share dir. False if the version is no longer wanted."""
     async with context.db.transaction() as session:
-        row = await claim_for_publishing(session, link, manifest, target)
+        row = await claim_for_publishing(session, link, manifest, vouched, target)
         package_id = row.id if row is not None else None
     if package_id is None:
         await asyncio.to_thread(path.unlink, True)
@@ -104,17 +96,25 @@ async def publish(
 
 
 async def read_manifest(context: Context, link: PeerLink, uuid: str) -> PackageManifest:
-    """The peer's description of a package: size, digests, the digests of every chunk."""
+    """The peer's description of a package: size, digests, the digests of every chunk.
+
+    Refused when the peer does not have it or sends one that cannot be taken;
+    RetryLater when it cannot be reached, or the answer was not its own.
+    """
     client = PeerClient(context.http, context.iss, link)
+    max_size = context.settings.max_upload_size
     try:
-        response = await client.call("GET", f"/packages/{uuid}")
-        manifest = PackageManifest.model_validate(response.json())
-    except ValidationError:
-        raise jobs.RetryLater(f"{link.name} sent a package description ODS cannot read") from None
+        answer = await client.call("GET", f"/packages/{uuid}", limit=manifest_limit(max_size))
+    except PeerLacks:
+        raise Lacking("it does not have it") from None
     except OdsError as exc:
         await links.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
-    check_manifest(manifest, uuid)
+    try:
+        manifest = answer.parse(PackageManifest, link.name, "a package description")
+    except AnswerRejected as exc:
+        raise Refused(exc.message) from None
+    check_manifest(manifest, uuid, max_size)
     return manifest
 
 
@@ -163,13 +163,29 @@ async def receive(
     return progress
 
 
+async def vouched_manifest(
+    context: Context, link: PeerLink, uuid: str
+) -> tuple[PackageManifest, Vouched]:
+    """The manifest, and its origin's word for it; a refusal is recorded as an event."""
+    manifest: PackageManifest | None = None
+    try:
+        manifest = await read_manifest(context, link, uuid)
+        return manifest, await vouch(context, link, manifest)
+    except Lacking:
+        raise
+    except Refused as exc:
+        filename = manifest.filename if manifest is not None else None
+        await record_refusal(context, link, "package", uuid, filename, str(exc))
+        raise
+
+
 async def fetch_from(context: Context, uuid: str, link: PeerLink, job_key: str) -> None:
     """Fetch one version from one peer, publish it, and tell this server's own peers."""
-    manifest = await read_manifest(context, link, uuid)
+    manifest, vouched = await vouched_manifest(context, link, uuid)
     me = await get_identity(context.db, context.cipher)
-    if not me.stage.accepts(Stage(manifest.stage)):
+    if not me.stage.accepts(vouched.stage):
         return
-    target = await place(context, manifest, link)
+    target = await place(context, manifest, vouched, link)
     if target is None:
         return
     if isinstance(target, KeepOurs):
@@ -177,7 +193,8 @@ async def fetch_from(context: Context, uuid: str, link: PeerLink, job_key: str) 
         return
     started = time.monotonic()
     progress = await receive(context, link, manifest, target, job_key)
-    if not await publish(context, link, manifest, target, context.files.download(uuid)):
+    path = context.files.download(uuid)
+    if not await publish(context, link, manifest, vouched, target, path):
         return
     elapsed = time.monotonic() - started
     log.info(
@@ -217,10 +234,17 @@ async def fetch_job(context: Context, job: Fetch) -> None:
     if not sources:
         raise jobs.JobFailed("no registered peer is left to fetch it from")
     reasons = []
+    retry = False
     for link in sources:
         try:
             await fetch_from(context, uuid, link, job.key())
             return
         except jobs.RetryLater as exc:
+            retry = True
             reasons.append(f"{link.name}: {exc}")
-    raise jobs.RetryLater("; ".join(reasons))
+        except Refused as exc:
+            reasons.append(f"{link.name}: {exc}")
+    if retry:
+        raise jobs.RetryLater("; ".join(reasons))
+    # Every source refused, or lacks it: trying again will not change that.
+    raise jobs.JobFailed("; ".join(reasons))

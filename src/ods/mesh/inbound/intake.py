@@ -14,9 +14,12 @@ from ods.events.log import record
 from ods.jobs import runner as jobs
 from ods.jobs.kinds import Fetch
 from ods.mesh import outbound
+from ods.mesh.inbound.checks import record_refusal
 from ods.mesh.protocol.client import PeerLink
 from ods.mesh.protocol.wire import Notification
 from ods.server.identity import get_identity
+from ods.trust.statements import StageStatement, Untrusted
+from ods.trust.verify import stored_as, verify
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -45,8 +48,41 @@ async def want(context: Context, link: PeerLink, uuid: str) -> bool:
     return True
 
 
+async def vouched_stage(
+    context: Context, link: PeerLink, note: Notification, current: str | None
+) -> str | None:
+    """The notification's signed stage change, checked, if it is newer than `current` (the
+    stored one); None, and a `trust.refused` event, when it does not hold."""
+    try:
+        opened = await verify(context, note.stage_statement, StageStatement, via=link.iss)
+        change = opened.statement
+        if change.uuid != note.uuid or change.stage != note.stage:
+            raise Untrusted("the signed stage change is for another version or stage")
+        known = stored_as(current, StageStatement)
+        if known is not None and (known.changed_ms, known.signer) >= (
+            change.changed_ms,
+            change.signer,
+        ):
+            raise Untrusted("a later stage change is known here already")
+    except Untrusted as exc:
+        reason = f"the stage change is not vouched for: {exc}"
+        await record_refusal(context, link, "stage", note.uuid, None, reason)
+        return None
+    return opened.signed.model_dump_json()
+
+
 async def follow_stage_change(context: Context, link: PeerLink, note: Notification) -> bool:
-    """Take a peer's new stage for a package this server has. True if it changed here."""
+    """Take a peer's new stage for a package this server has, when a trusted server signed
+    the change. True if it changed here."""
+    async with context.db.session() as session:
+        package = (
+            await session.execute(select(Package).where(Package.uuid == note.uuid))
+        ).scalar_one_or_none()
+    if package is None or package.stage == note.stage.value:
+        return False
+    statement = await vouched_stage(context, link, note, package.stage_statement)
+    if statement is None:
+        return False
     async with context.db.transaction() as session:
         package = (
             await session.execute(select(Package).where(Package.uuid == note.uuid))
@@ -54,6 +90,7 @@ async def follow_stage_change(context: Context, link: PeerLink, note: Notificati
         if package is None or package.stage == note.stage.value:
             return False
         previous, package.stage = package.stage, note.stage.value
+        package.stage_statement = statement
         await record(
             session,
             PackageStageChanged(

@@ -21,6 +21,7 @@ from ods.core.statuses import Status
 from ods.events.catalogue import PackageConflict, PackageDownloading, package_facts
 from ods.events.log import record
 from ods.jobs import runner as jobs
+from ods.mesh.inbound.checks import Vouched
 from ods.mesh.protocol.client import PeerLink
 from ods.mesh.protocol.wire import PackageManifest
 from ods.packages import service
@@ -80,7 +81,11 @@ def loser_reason(manifest: PackageManifest, other: Package) -> str:
 
 
 async def resolve(
-    session: AsyncSession, link: PeerLink, manifest: PackageManifest, other: Package
+    session: AsyncSession,
+    link: PeerLink,
+    manifest: PackageManifest,
+    vouched: Vouched,
+    other: Package,
 ) -> bool:
     """Two versions of one filename met here. True if the incoming one wins.
 
@@ -97,7 +102,7 @@ async def resolve(
         conflict = PackageConflict(
             **package_facts(other),
             incoming_uuid=manifest.uuid,
-            incoming_stage=manifest.stage,
+            incoming_stage=vouched.stage,
             incoming_file_size=manifest.file_size,
             incoming_sha1=manifest.sha1,
             incoming_sha256=manifest.sha256,
@@ -108,11 +113,15 @@ async def resolve(
         )
         await record(session, conflict)
     if not wins:
-        await service.bury(session, manifest.uuid, manifest.filename, reason)
+        # Our version replaced it where it was uploaded: its statement vouches for that.
+        statement = other.statement if reason == "replaced" else None
+        await service.bury(session, manifest.uuid, manifest.filename, reason, statement)
     return wins
 
 
-async def place(context: Context, manifest: PackageManifest, link: PeerLink) -> Placement | None:
+async def place(
+    context: Context, manifest: PackageManifest, vouched: Vouched, link: PeerLink
+) -> Placement | None:
     """Where this version goes; None when it is not taken (an older or set-aside version)."""
     async with context.db.transaction() as session:
         if await session.get(Tombstone, manifest.uuid) is not None:
@@ -129,6 +138,8 @@ async def place(context: Context, manifest: PackageManifest, link: PeerLink) -> 
                 row.status = Status.DOWNLOADING.value
                 row.status_reason = None
             row.source_peer_id = link.id
+            row.origin_iss = vouched.origin
+            row.statement = vouched.statement
             return NewRow(row.id)
         other = (
             await session.execute(select(Package).where(Package.filename == manifest.filename))
@@ -136,13 +147,15 @@ async def place(context: Context, manifest: PackageManifest, link: PeerLink) -> 
         if other is not None:
             if other.status == Status.PUBLISHING.value:
                 raise jobs.RetryLater(f"{manifest.filename} is being published here")
-            if not await resolve(session, link, manifest, other):
+            if not await resolve(session, link, manifest, vouched, other):
                 return KeepOurs(other.uuid) if other.status == Status.PUBLIC.value else None
             if other.status == Status.PUBLIC.value:
                 return OverPublic(other.id)
             # The loser was not served yet: drop it and fetch the winner in its place.
             await session.delete(other)
-            await service.bury(session, other.uuid, other.filename, loser_reason(manifest, other))
+            reason = loser_reason(manifest, other)
+            statement = vouched.statement if reason == "replaced" else None
+            await service.bury(session, other.uuid, other.filename, reason, statement)
             await session.flush()
         package = Package(
             uuid=manifest.uuid,
@@ -150,13 +163,15 @@ async def place(context: Context, manifest: PackageManifest, link: PeerLink) -> 
             file_size=manifest.file_size,
             sha1=manifest.sha1,
             sha256=manifest.sha256,
-            stage=manifest.stage.value,
+            stage=vouched.stage.value,
             status=Status.DOWNLOADING.value,
             created=from_timestamp(manifest.created_ts),
-            origin_iss=manifest.origin_iss or link.iss,
+            origin_iss=vouched.origin,
             replaces=manifest.replaces,
             source_peer_id=link.id,
             chunks_done=0,
+            statement=vouched.statement,
+            stage_statement=vouched.stage_statement,
         )
         session.add(package)
         await session.flush()
@@ -178,7 +193,11 @@ async def insert_chunks(session: AsyncSession, package_id: int, manifest: Packag
 
 
 async def claim_for_publishing(
-    session: AsyncSession, link: PeerLink, manifest: PackageManifest, target: NewRow | OverPublic
+    session: AsyncSession,
+    link: PeerLink,
+    manifest: PackageManifest,
+    vouched: Vouched,
+    target: NewRow | OverPublic,
 ) -> Package | None:
     """The row to publish into, marked Publishing; None if things changed meanwhile."""
     if isinstance(target, NewRow):
@@ -194,17 +213,21 @@ async def claim_for_publishing(
                 # A newer version got in meanwhile.
                 await service.bury(session, manifest.uuid, manifest.filename, "superseded")
                 return None
-            await service.bury(session, row.uuid, row.filename, loser_reason(manifest, row))
+            reason = loser_reason(manifest, row)
+            statement = vouched.statement if reason == "replaced" else None
+            await service.bury(session, row.uuid, row.filename, reason, statement)
             await session.execute(delete(Chunk).where(Chunk.package_id == row.id))
             row.uuid = manifest.uuid
             row.file_size = manifest.file_size
             row.sha1 = manifest.sha1
             row.sha256 = manifest.sha256
-            row.stage = manifest.stage.value
+            row.stage = vouched.stage.value
             row.created = from_timestamp(manifest.created_ts)
-            row.origin_iss = manifest.origin_iss or link.iss
+            row.origin_iss = vouched.origin
             row.replaces = manifest.replaces
             row.source_peer_id = link.id
+            row.statement = vouched.statement
+            row.stage_statement = vouched.stage_statement
             await session.flush()
             await insert_chunks(session, row.id, manifest)
     row.status = Status.PUBLISHING.value

@@ -20,7 +20,7 @@ from ods.core.models import Peer, utcnow
 from ods.core.stages import Stage
 from ods.events import catalogue
 from ods.events.log import record
-from ods.mesh.protocol.client import PeerLink, PeerUnreachable
+from ods.mesh.protocol.client import AnswerRejected, PeerLink, PeerUnreachable
 from ods.mesh.state import mesh_state
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ async def record_contact(context: Context, peer_id: int, error: str | None) -> N
 
 
 async def record_failure(context: Context, peer_id: int, exc: OdsError) -> None:
-    """A failed exchange: only a peer that did not answer counts as unreachable."""
-    await record_contact(
-        context, peer_id, exc.message if isinstance(exc, PeerUnreachable) else None
-    )
+    """A failed exchange: a peer that did not answer, or whose answer did not reach this
+    server intact, counts as unreachable."""
+    failed = isinstance(exc, PeerUnreachable | AnswerRejected)
+    await record_contact(context, peer_id, exc.message if failed else None)

@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from pydantic import ValidationError
 from sqlalchemy import delete, select
@@ -16,17 +16,25 @@ from sqlalchemy.exc import IntegrityError
 
 from ods.core.errors import Conflict, InvalidInput, NotFound, OdsError
 from ods.core.models import Peer, utcnow
-from ods.events.catalogue import PeerRegistered, PeerUnregistered
+from ods.events.catalogue import PeerRegistered, PeerRegistrationRefused, PeerUnregistered
 from ods.events.log import record
 from ods.mesh.peers.links import forget_links, link_by_iss, link_of, secret_context
 from ods.mesh.peers.listing import list_peers
-from ods.mesh.peers.verification import SignatureRefused, remember_nonce
+from ods.mesh.peers.verification import AnswerKey, SignatureRefused, remember_nonce
 from ods.mesh.protocol import signing
-from ods.mesh.protocol.client import PeerLink, PeerRefused, refusal, signed_request
+from ods.mesh.protocol.client import (
+    PeerLink,
+    PeerRefused,
+    check_answer,
+    refusal_text,
+    signed_request,
+)
 from ods.mesh.protocol.sealing import SealRejected, decode_key, seal, unseal
 from ods.mesh.protocol.wire import PeerRegistration, RegistrationAnswer
 from ods.mesh.schemas import PeerOut, RegisterRequest
 from ods.server.identity import AboutUpdate, Identity, get_identity
+from ods.trust.keys import check_key, signing_key
+from ods.trust.statements import Untrusted
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -39,13 +47,21 @@ def registration_proof(secret: bytes, answer: Mapping[str, object]) -> str:
     return hmac.new(secret, b"ods-registered\n" + canonical, hashlib.sha256).hexdigest()
 
 
-def server_card(me: Identity) -> dict[str, object]:
+def link_proof(old_secret: bytes, sealed_secret: str) -> str:
+    """Proof that a re-registration comes from the server that holds the current link:
+    the new sealed secret, signed with the old one."""
+    message = b"ods-reregister\n" + sealed_secret.encode("ascii")
+    return hmac.new(old_secret, message, hashlib.sha256).hexdigest()
+
+
+def server_card(me: Identity, public_key: str | None) -> dict[str, object]:
     return {
         "iss": me.iss,
         "name": me.name,
         "url": me.url,
         "stage": me.stage.value,
         "firewalled_mode": me.firewalled_mode,
+        "public_key": public_key,
     }
 
 
@@ -56,8 +72,11 @@ def check_peer_url(url: str) -> str:
     return checked
 
 
-async def _check_request(context: Context, request: RegisterRequest) -> tuple[str, Identity]:
-    """The peer's checked url and this server's identity, or InvalidInput/Conflict saying why."""
+async def _check_request(
+    context: Context, request: RegisterRequest
+) -> tuple[str, Identity, PeerLink | None]:
+    """The peer's checked url, this server's identity and the current link to the peer if
+    there is one (registering again updates it), or InvalidInput saying what is wrong."""
     try:
         url = check_peer_url(request.url)
     except ValidationError:
@@ -74,25 +93,31 @@ async def _check_request(context: Context, request: RegisterRequest) -> tuple[st
         decode_key(request.key)
     except SealRejected as exc:
         raise InvalidInput(f"key is not an ODS key: {exc}.") from None
-    existing = await link_by_iss(context, request.iss_id)
-    if existing is not None:
-        raise Conflict(f"{existing.name or existing.url} is registered already (id {existing.id}).")
-    return url, me
+    return url, me, await link_by_iss(context, request.iss_id)
 
 
 async def _handshake(
-    context: Context, request: RegisterRequest, url: str, me: Identity, secret: bytes
+    context: Context,
+    request: RegisterRequest,
+    url: str,
+    me: Identity,
+    secret: bytes,
+    current: PeerLink | None,
 ) -> RegistrationAnswer:
-    """Hand the peer this server's card and the sealed link secret; check its proof."""
-    registration = PeerRegistration(
-        iss=me.iss,
-        name=me.name,
-        url=me.url,
-        stage=me.stage,
-        firewalled_mode=me.firewalled_mode,
-        sealed_secret=seal(secret, request.key, sender=me.iss, receiver=request.iss_id),
+    """Hand the peer this server's card and the sealed link secret; check its proof.
+
+    When a link exists already, the new secret is vouched for with the old one.
+    """
+    key = await signing_key(context)
+    sealed = seal(secret, request.key, sender=me.iss, receiver=request.iss_id)
+    registration = PeerRegistration.model_validate(
+        server_card(me, key.public)
+        | {
+            "sealed_secret": sealed,
+            "link_proof": link_proof(current.secret, sealed) if current is not None else None,
+        }
     )
-    response = await signed_request(
+    answer = await signed_request(
         context.http,
         own_iss=me.iss,
         receiver_iss=request.iss_id,
@@ -102,48 +127,62 @@ async def _handshake(
         path="/register",
         body=registration.model_dump(mode="json"),
     )
-    if response.status_code in (401, 403):
+    if answer.status in (401, 403):
         raise InvalidInput(
-            f"{url} refused the registration ({refusal(response)}). "
+            f"{url} refused the registration ({refusal_text(answer.status, answer.content)}). "
             "Check the iss and key on its About page."
         )
-    if response.status_code >= 400:
-        raise PeerRefused(f"{url} refused the registration: {refusal(response)}")
-    try:
-        answer = RegistrationAnswer.model_validate(response.json())
-    except (ValueError, ValidationError):
-        raise PeerRefused(f"{url} did not answer like an ODS server.") from None
-    card = answer.model_dump(mode="json", exclude={"proof"})
-    if answer.iss != request.iss_id or not hmac.compare_digest(
-        answer.proof, registration_proof(secret, card)
+    if answer.status == 409:
+        raise Conflict(f"{url} refused the registration: {refusal_text(409, answer.content)}")
+    check_answer(answer, secret, url, "/register")
+    parsed = answer.parse(RegistrationAnswer, url, "an answer")
+    card = parsed.model_dump(mode="json", exclude={"proof"})
+    if parsed.iss != request.iss_id or not hmac.compare_digest(
+        parsed.proof, registration_proof(secret, card)
     ):
         raise PeerRefused(f"{url} answered, but not as the server with iss {request.iss_id}.")
-    return answer
+    if parsed.public_key is not None:
+        try:
+            await check_key(context, parsed.iss, parsed.public_key, via=parsed.iss)
+        except Untrusted as exc:
+            raise Conflict(f"{url} answered with another signing key: {exc}.") from None
+    return parsed
 
 
 async def register(context: Context, request: RegisterRequest, actor: str) -> PeerOut:
-    """Register with another ODS: both sides end up storing each other."""
-    url, me = await _check_request(context, request)
+    """Register with another ODS: both sides end up storing each other.
+
+    Registering again with a registered server updates the link (its url, a
+    new secret), proven to the other side with the current secret.
+    """
+    url, me, current = await _check_request(context, request)
     secret = secrets.token_bytes(32)
-    answer = await _handshake(context, request, url, me, secret)
+    answer = await _handshake(context, request, url, me, secret, current)
     async with context.db.transaction() as session:
-        peer = Peer(
-            iss=answer.iss,
-            name=answer.name,
-            url=url,
-            stage=answer.stage.value,
-            firewalled_mode=answer.firewalled_mode,
-            secret_encrypted=context.cipher.encrypt(secret.hex(), secret_context(answer.iss)),
-            last_contact=utcnow(),
-            reachable=True,
-        )
-        session.add(peer)
+        peer = (
+            await session.execute(select(Peer).where(Peer.iss == answer.iss))
+        ).scalar_one_or_none()
+        if peer is None:
+            peer = Peer(iss=answer.iss)
+            session.add(peer)
+        peer.name = answer.name
+        peer.url = url
+        peer.stage = answer.stage.value
+        peer.firewalled_mode = answer.firewalled_mode
+        peer.secret_encrypted = context.cipher.encrypt(secret.hex(), secret_context(answer.iss))
+        peer.last_contact = utcnow()
+        peer.reachable = True
+        peer.last_error = None
         try:
             await session.flush()
         except IntegrityError:
-            raise Conflict(f"{answer.name or url} is registered already.") from None
+            raise Conflict(f"{answer.name or url} is being registered already.") from None
         registered = PeerRegistered(
-            iss=answer.iss, name=answer.name, url=url, by_peer=False, re_registered=False
+            iss=answer.iss,
+            name=answer.name,
+            url=url,
+            by_peer=False,
+            re_registered=current is not None,
         )
         await record(session, registered, actor=actor)
     forget_links(context)
@@ -152,8 +191,13 @@ async def register(context: Context, request: RegisterRequest, actor: str) -> Pe
 
 async def accept_registration(
     context: Context, headers: Mapping[str, str], target: str, body: bytes
-) -> RegistrationAnswer:
-    """The other side of `register`: open the sealed secret, check the signature, store."""
+) -> tuple[RegistrationAnswer, AnswerKey]:
+    """The other side of `register`: open the sealed secret, check the signature, store.
+
+    A server registered here already must prove the current link secret, so
+    whoever else holds this server's key cannot take its place. Returns the
+    answer and what to sign it with.
+    """
     me = await get_identity(context.db, context.cipher)
     try:
         registration = PeerRegistration.model_validate_json(body)
@@ -183,6 +227,23 @@ async def accept_registration(
         raise SignatureRefused(f"Registration refused: {exc}.") from None
     await remember_nonce(context, parsed.sender, parsed.nonce)
 
+    current = await link_by_iss(context, registration.iss)
+    if current is not None:
+        proof = registration.link_proof or ""
+        if not hmac.compare_digest(proof, link_proof(current.secret, registration.sealed_secret)):
+            await _refuse(
+                context,
+                registration,
+                "it is registered here already, and the request does not prove the current "
+                "link secret",
+            )
+    if registration.public_key is not None:
+        try:
+            await check_key(
+                context, registration.iss, registration.public_key, via=registration.iss
+            )
+        except Untrusted as exc:
+            await _refuse(context, registration, f"its signing key differs: {exc}")
     async with context.db.transaction() as session:
         peer = (
             await session.execute(select(Peer).where(Peer.iss == registration.iss))
@@ -207,8 +268,24 @@ async def accept_registration(
         peer.last_error = None
         await record(session, registered)
     forget_links(context)
-    card = server_card(me)
-    return RegistrationAnswer.model_validate(card | {"proof": registration_proof(secret, card)})
+    card = server_card(me, (await signing_key(context)).public)
+    answer = RegistrationAnswer.model_validate(card | {"proof": registration_proof(secret, card)})
+    return answer, AnswerKey(secret, parsed.nonce)
+
+
+async def _refuse(context: Context, registration: PeerRegistration, reason: str) -> NoReturn:
+    """Record a refused registration and answer 409 with the reason."""
+    async with context.db.transaction() as session:
+        await record(
+            session,
+            PeerRegistrationRefused(
+                iss=registration.iss, name=registration.name, url=registration.url, reason=reason
+            ),
+        )
+    raise Conflict(
+        f"Registration refused: {reason}. If the server was reinstalled or its link was lost, "
+        "unregister it here first; to change its url, register again from it."
+    )
 
 
 async def unregister(context: Context, peer_id: int, actor: str) -> None:
@@ -228,7 +305,7 @@ async def unregister(context: Context, peer_id: int, actor: str) -> None:
             method="POST",
             path="/unregister",
             body={},
-            time_limit=5.0,
+            deadline=5.0,
         )
     except OdsError as exc:
         log.info("could not tell %s about the unregistration: %s", link.url, exc.message)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
@@ -49,9 +50,23 @@ async def prune_nonces(context: Context) -> None:
         await session.execute(delete(Nonce).where(Nonce.seen < utcnow() - NONCE_RETENTION))
 
 
+@dataclass(frozen=True)
+class AnswerKey:
+    """What the answer to a verified request is signed with: the link secret and its nonce."""
+
+    secret: bytes
+    nonce: str
+
+
+@dataclass(frozen=True)
+class VerifiedRequest:
+    link: PeerLink
+    answer_key: AnswerKey
+
+
 async def verify_peer_request(
     context: Context, headers: Mapping[str, str], method: str, target: str, body: bytes
-) -> PeerLink:
+) -> VerifiedRequest:
     """The registered peer that signed this request, or SignatureRefused with the reason."""
     try:
         parsed, claimed = signing.read_signed(
@@ -68,4 +83,4 @@ async def verify_peer_request(
         raise SignatureRefused(f"Refused: {exc}.") from None
     await remember_nonce(context, parsed.sender, parsed.nonce)
     await record_contact(context, link.id, None)
-    return link
+    return VerifiedRequest(link, AnswerKey(link.secret, parsed.nonce))

@@ -11,8 +11,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ods.core.stages import Stage
+from ods.trust.statements import UUID as UUID_PATTERN
+from ods.trust.statements import SignedStatement
 
 ISS_PATTERN = r"^[0-9a-f]{32}$"
+MAX_FILE_SIZE = 2**50  # far past any package; the server's own limit is checked too
+MAX_TIMESTAMP = 2**33  # the year 2242
 
 CARD_EXAMPLE: dict[str, Any] = {
     "iss": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
@@ -43,12 +47,22 @@ class ServerCard(BaseModel):
     url: str = Field(max_length=1024)
     stage: Stage
     firewalled_mode: bool
+    public_key: str | None = Field(
+        default=None,
+        max_length=60,
+        description="The server's Ed25519 public key (base64), which signs its statements.",
+    )
 
 
 class PeerRegistration(ServerCard):
     """`POST /api/ods/register`: the registering server's card and the sealed link secret."""
 
     sealed_secret: str = Field(max_length=200)
+    link_proof: str | None = Field(
+        default=None,
+        max_length=64,
+        description="When registering again: the new sealed secret signed with the current one.",
+    )
 
 
 class RegistrationAnswer(ServerCard):
@@ -61,9 +75,11 @@ class RegistrationAnswer(ServerCard):
 
 
 class ChunkDigests(BaseModel):
-    index: int
-    sha1: str
-    sha256: str
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(ge=0)
+    sha1: str = Field(pattern=r"^[0-9a-f]{40}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class PackageCard(BaseModel):
@@ -73,16 +89,22 @@ class PackageCard(BaseModel):
         extra="forbid", json_schema_extra={"examples": [PACKAGE_CARD_EXAMPLE]}
     )
 
-    uuid: str = Field(max_length=36)
+    uuid: str = Field(pattern=UUID_PATTERN)
     filename: str = Field(max_length=255)
-    file_size: int = Field(ge=0)
+    file_size: int = Field(ge=0, le=MAX_FILE_SIZE)
     sha1: str = Field(pattern=r"^[0-9a-f]{40}$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     stage: Stage
-    created_ts: int
-    origin_iss: str | None = None
+    created_ts: int = Field(ge=0, le=MAX_TIMESTAMP)
+    origin_iss: str | None = Field(default=None, pattern=ISS_PATTERN)
     replaces: str | None = Field(
-        default=None, max_length=36, description="The version this one replaced, if any."
+        default=None, pattern=UUID_PATTERN, description="The version this one replaced, if any."
+    )
+    statement: SignedStatement | None = Field(
+        default=None, description="The origin's signed statement of this version."
+    )
+    stage_statement: SignedStatement | None = Field(
+        default=None, description="The latest signed stage change, if the stage changed."
     )
 
 
@@ -113,14 +135,18 @@ class TombstoneCard(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [TOMBSTONE_EXAMPLE]})
 
-    uuid: str = Field(max_length=36)
+    uuid: str = Field(pattern=UUID_PATTERN)
     filename: str = Field(max_length=255)
     reason: Literal["deleted", "replaced"]
-    created_ts: int
+    created_ts: int = Field(ge=0, le=MAX_TIMESTAMP)
     replaced_by: str | None = Field(
-        default=None, max_length=36, description="The uuid of the version that replaced it."
+        default=None, pattern=UUID_PATTERN, description="The uuid of the version that replaced it."
     )
     replaced_by_stage: Stage | None = None
+    statement: SignedStatement | None = Field(
+        default=None,
+        description="What vouches for it: a signed delete, or the successor's package statement.",
+    )
 
 
 class Inventory(BaseModel):
@@ -144,5 +170,8 @@ class Notification(BaseModel):
         json_schema_extra={"examples": [{"uuid": PACKAGE_CARD_EXAMPLE["uuid"], "stage": "Prod"}]},
     )
 
-    uuid: str = Field(max_length=36)
+    uuid: str = Field(pattern=UUID_PATTERN)
     stage: Stage
+    stage_statement: SignedStatement | None = Field(
+        default=None, description="The signed stage change, when the stage changed."
+    )

@@ -1,0 +1,118 @@
+"""Signed statements: what verifies, and every way a forged or altered one is refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ods.core.stages import Stage
+from ods.trust.statements import (
+    DeleteStatement,
+    PackageStatement,
+    SignedStatement,
+    StageStatement,
+    Untrusted,
+    chunk_list_digest,
+    fingerprint,
+    open_statement,
+    public_text,
+    sign,
+    statement_kind,
+)
+
+ORIGIN = "a" * 32
+
+
+def package(**changes: object) -> PackageStatement:
+    fields: dict[str, object] = {
+        "origin": ORIGIN,
+        "uuid": "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+        "filename": "Tool.pkg",
+        "file_size": 300000,
+        "sha256": "1" * 64,
+        "sha1": "2" * 40,
+        "chunks_sha256": chunk_list_digest(["3" * 64]),
+        "chunks_sha1": chunk_list_digest(["4" * 40]),
+        "stage": Stage.PROD,
+        "created_ts": 1510370154,
+    }
+    return PackageStatement.model_validate(fields | changes)
+
+
+def test_a_signed_statement_opens_to_what_was_signed() -> None:
+    key = Ed25519PrivateKey.generate()
+    statement = package()
+    opened = open_statement(sign(key, statement), PackageStatement)
+    assert opened.statement == statement
+    assert opened.key == public_text(key)
+    assert opened.statement.signer == ORIGIN
+
+
+def test_a_changed_payload_does_not_verify() -> None:
+    key = Ed25519PrivateKey.generate()
+    signed = sign(key, package())
+    payload = json.loads(base64.b64decode(signed.payload))
+    payload["sha256"] = "f" * 64
+    forged = signed.model_copy(
+        update={"payload": base64.b64encode(json.dumps(payload).encode()).decode()}
+    )
+    with pytest.raises(Untrusted, match="does not verify"):
+        open_statement(forged, PackageStatement)
+
+
+def test_a_signature_by_another_key_does_not_verify_under_the_carried_key() -> None:
+    signed = sign(Ed25519PrivateKey.generate(), package())
+    other = public_text(Ed25519PrivateKey.generate())
+    with pytest.raises(Untrusted, match="does not verify"):
+        open_statement(signed.model_copy(update={"key": other}), PackageStatement)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("payload", "not base64!", "payload is not base64"),
+        ("key", base64.b64encode(b"short").decode(), "key is not 32 bytes"),
+        ("signature", base64.b64encode(b"x" * 10).decode(), "signature is not 64 bytes"),
+    ],
+)
+def test_malformed_parts_are_refused(field: str, value: str, message: str) -> None:
+    signed = sign(Ed25519PrivateKey.generate(), package())
+    with pytest.raises(Untrusted, match=message):
+        open_statement(signed.model_copy(update={field: value}), PackageStatement)
+
+
+def test_a_statement_of_one_kind_does_not_pass_for_another() -> None:
+    key = Ed25519PrivateKey.generate()
+    change = StageStatement(signer_iss=ORIGIN, uuid="u-1", stage=Stage.DEV, changed_ms=1)
+    signed = sign(key, change)
+    assert statement_kind(signed) == "stage"
+    with pytest.raises(Untrusted, match="not a valid DeleteStatement"):
+        open_statement(signed, DeleteStatement)
+
+
+def test_an_oversize_payload_is_refused_before_it_is_parsed() -> None:
+    key = Ed25519PrivateKey.generate()
+    payload = b'{"kind": "package", "pad": "' + b"x" * 5000 + b'"}'
+    with pytest.raises(ValueError, match="at most"):
+        SignedStatement(
+            payload=base64.b64encode(payload).decode(),
+            signature=base64.b64encode(key.sign(payload)).decode(),
+            key=public_text(key),
+        )
+
+
+def test_the_chunk_list_digest_depends_on_order_and_content() -> None:
+    first, second = "a" * 64, "b" * 64
+    assert chunk_list_digest([first, second]) != chunk_list_digest([second, first])
+    assert chunk_list_digest([first]) != chunk_list_digest([first, ""])
+    assert chunk_list_digest([]) == chunk_list_digest(iter([]))
+
+
+def test_fingerprints_are_short_and_differ_by_key() -> None:
+    one = public_text(Ed25519PrivateKey.generate())
+    two = public_text(Ed25519PrivateKey.generate())
+    assert fingerprint(one) != fingerprint(two)
+    assert len(fingerprint(one)) == 29

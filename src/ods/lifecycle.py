@@ -64,7 +64,7 @@ def build_context(settings: Settings, metrics: Metrics | None = None) -> Context
 
 
 async def start(context: Context) -> None:
-    """Bring the database up to date and finish work a crash interrupted."""
+    """Bring the database up to date, finish work a crash interrupted, clear what is left."""
     if context.db.is_sqlite:
         await migrate.upgrade(context.db.engine)
     elif not await migrate.is_current(context.db.engine):
@@ -74,6 +74,7 @@ async def start(context: Context) -> None:
     await ensure_admin(context.db, context.settings.admin_password)
     await recover(context.db, context.files)
     await sign_unsigned(context)
+    await download.remove_abandoned_staging(context)
 
 
 def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:

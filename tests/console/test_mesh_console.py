@@ -1,10 +1,13 @@
 """Two real servers joined through the console; a package uploaded in one console
-becomes Public in the other's, live, without a reload."""
+becomes Public in the other's, live, without a reload. How peer links and their
+urls are shown."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,14 +15,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from tests.helpers.console import log_in, open_tab, package_row
 from tests.helpers.packages import MIB
 from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file
 from tests.helpers.processes.proxy import StallingProxy
+from tests.helpers.processes.serve import serving
 
 pytestmark = pytest.mark.e2e
+
+PLAIN_HTTP = "http — not encrypted"
 
 
 def prepare(node: Node) -> dict[str, str]:
@@ -145,7 +151,8 @@ def test_register_through_the_console_and_watch_a_package_arrive(
             expect(peers.get_by_role("row").filter(has_text=second.name)).to_be_visible()
             mesh = page.get_by_role("region", name="Mesh").get_by_role("img")
             expect(mesh).to_have_attribute(
-                "aria-label", f"{first.name} and 1 registered servers: {second.name} reachable"
+                "aria-label",
+                f"{first.name} and 1 registered servers: {second.name} reachable ({PLAIN_HTTP})",
             )
 
             watcher = two.new_page()
@@ -173,3 +180,98 @@ def test_register_through_the_console_and_watch_a_package_arrive(
         finally:
             one.close()
             two.close()
+
+
+def test_a_plain_http_link_is_marked_with_what_that_means(tmp_path: Path, page: Page) -> None:
+    with mesh_of(tmp_path, 2) as (first, second):
+        prepare(first)
+        second_about = prepare(second)
+        with admin_client(first) as client:
+            registered = client.post(
+                "/api/admin/register",
+                json={"url": second.url, "iss_id": second_about["iss"], "key": second_about["key"]},
+            )
+            assert registered.status_code == 201, registered.text
+            assert registered.json()["transport"] == "http"
+
+        log_in(page, first.url, PASSWORD)
+        open_tab(page, "Network")
+        row = (
+            page.get_by_role("region", name="Registered servers")
+            .get_by_role("row")
+            .filter(has_text=second.name)
+        )
+        expect(row.get_by_role("link", name=second.url)).to_have_attribute("href", second.url)
+        mark = row.locator(".transport-plain")
+        expect(mark).to_have_text(
+            re.compile(r"http — not encrypted\s+traffic can be read on the way; tampering is still caught")
+        )
+        expect(mark).to_have_attribute(
+            "title", re.compile("SHA-256 digests.*can read this traffic")
+        )
+        picture = page.get_by_role("region", name="Mesh")
+        expect(picture.locator(".node-transport")).to_have_text("http")
+        expect(picture.locator("figcaption")).to_contain_text(
+            "http — not encrypted: traffic can be read on the way; tampering is still caught"
+        )
+        expect(picture.get_by_role("img")).to_have_attribute(
+            "aria-label", re.compile(f"{second.name} reachable \\({PLAIN_HTTP}\\)")
+        )
+
+
+def test_a_peer_url_that_is_not_http_is_shown_as_text(tmp_path: Path, page: Page) -> None:
+    """A url stored before urls were checked (the API now refuses them) is never a link."""
+    peers = [
+        {
+            "firewalled_mode": False,
+            "id": 1,
+            "iss": "a" * 32,
+            "name": "Injected",
+            "registered_on": "2017-11-10T04:45:47",
+            "registered_on_ts": 1510289147,
+            "stage": "Prod",
+            "url": "javascript:alert(document.domain)//",
+            "transport": "http",
+            "reachable": True,
+            "last_contact": None,
+            "last_error": None,
+            "pending_from": 0,
+            "pending_to": 0,
+        },
+        {
+            "firewalled_mode": False,
+            "id": 2,
+            "iss": "b" * 32,
+            "name": "Encrypted",
+            "registered_on": "2017-11-10T04:45:47",
+            "registered_on_ts": 1510289147,
+            "stage": "Prod",
+            "url": "https://ods-b.example.com",
+            "transport": "https",
+            "reachable": True,
+            "last_contact": None,
+            "last_error": None,
+            "pending_from": 0,
+            "pending_to": 0,
+        },
+    ]
+
+    def answer(route: Route) -> None:
+        route.fulfill(
+            status=200, content_type="application/json", body=json.dumps({"items": peers})
+        )
+
+    with serving(tmp_path / "data", admin_password=PASSWORD) as server:
+        page.route("**/api/admin/registered_ods", answer)
+        log_in(page, server.url, PASSWORD)
+        open_tab(page, "Network")
+        table = page.get_by_role("region", name="Registered servers")
+        injected = table.get_by_role("row").filter(has_text="Injected")
+        expect(injected).to_contain_text("javascript:alert(document.domain)//")
+        expect(injected).to_contain_text("not an http(s) URL")
+        expect(injected.get_by_role("link")).to_have_count(0)
+        expect(injected.locator(".transport-plain")).to_have_count(0)
+        encrypted = table.get_by_role("row").filter(has_text="Encrypted")
+        expect(encrypted.get_by_role("link", name="https://ods-b.example.com")).to_be_visible()
+        expect(encrypted.locator(".transport-plain")).to_have_count(0)
+        expect(page.locator('a[href^="javascript:" i]')).to_have_count(0)

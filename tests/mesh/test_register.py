@@ -6,11 +6,15 @@ import asyncio
 import json
 
 import httpx
+import pytest
+from sqlalchemy import update
 
+from ods.core.models import Server
 from ods.mesh.peers import links, registration
 from ods.mesh.protocol import signing
 from ods.server.identity import get_identity, new_key
-from tests.helpers.mesh import Mesh
+from tests.helpers.api import assert_error
+from tests.helpers.mesh import Mesh, Node
 
 
 async def test_registration_stores_both_sides(mesh: Mesh) -> None:
@@ -135,6 +139,77 @@ async def test_bad_bodies_are_refused(mesh: Mesh) -> None:
         response = await a.admin.post("/api/admin/register", json=body)
         assert response.status_code in (400, 422), (body, response.text)
         assert set(response.json()) == {"error", "message", "details"}
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("javascript:alert(document.domain)//", "http:// or https://"),
+        ("http://admin:secret@ods-b.test", "user name or password"),
+        ("http://ods-b.test/?next=/", "query"),
+    ],
+)
+async def test_a_url_that_is_not_a_plain_http_url_is_refused(
+    mesh: Mesh, url: str, why: str
+) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    about = await b.about()
+    response = await a.admin.post(
+        "/api/admin/register", json={"url": url, "iss_id": about["iss"], "key": about["key"]}
+    )
+    assert_error(response, 400, "invalid_input", "url", why)
+    for node in (a, b):
+        assert (await node.admin.get("/api/admin/registered_ods")).json()["items"] == []
+
+
+async def test_the_url_is_stored_normalised_and_says_whether_the_link_is_encrypted(
+    mesh: Mesh,
+) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    about = await b.about()
+    response = await a.admin.post(
+        "/api/admin/register",
+        json={"url": "HTTPS://ODS-B.test/", "iss_id": about["iss"], "key": about["key"]},
+    )
+    assert response.status_code == 201, response.text
+    assert (response.json()["url"], response.json()["transport"]) == ("https://ods-b.test", "https")
+    [seen_by_b] = (await b.admin.get("/api/admin/registered_ods")).json()["items"]
+    assert (seen_by_b["url"], seen_by_b["transport"]) == (a.url, "http")
+
+
+async def set_own_url(node: Node, url: str) -> None:
+    """What a server of an older version, or a hostile one, may send as its own url."""
+    async with node.context.db.transaction() as session:
+        await session.execute(update(Server).values(url=url))
+
+
+async def test_a_registering_peer_with_a_bad_url_is_refused(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    await set_own_url(a, "javascript:alert(document.domain)//")
+    response = await a.register_with(b)
+    # B answered 400; A says B refused, and why.
+    body = assert_error(response, 502, "peer_refused", "url", "http:// or https://")
+    assert "POST /api/admin/about/update" in body["message"]
+    for node in (a, b):
+        assert (await node.admin.get("/api/admin/registered_ods")).json()["items"] == []
+    events = (await b.admin.get("/api/admin/events")).json()["items"]
+    assert not any(event["kind"] == "peer.registered" for event in events)
+
+
+async def test_a_registering_peer_url_is_stored_normalised(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    await set_own_url(a, "HTTP://ODS-A.Test/")
+    assert (await a.register_with(b)).status_code == 201
+    [seen_by_b] = (await b.admin.get("/api/admin/registered_ods")).json()["items"]
+    assert seen_by_b["url"] == "http://ods-a.test"
+    [event] = (await b.admin.get("/api/admin/events", params={"kind": "peer.registered"})).json()[
+        "items"
+    ]
+    assert event["data"]["url"] == "http://ods-a.test"
 
 
 async def test_unregister_removes_both_sides(mesh: Mesh) -> None:

@@ -6,6 +6,7 @@ point of `publish_upload` would, starts the app again and looks at the result.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +19,9 @@ from sqlalchemy import update
 from ods.app import create_app
 from ods.core.config import Settings
 from ods.core.db import Database
-from ods.core.models import Package
+from ods.core.models import Job, Package, utcnow
+from ods.jobs import runner as jobs
+from ods.jobs.kinds import Fetch
 from tests.helpers.api import NEW_PASSWORD, assert_error, login
 from tests.helpers.packages import (
     MIB,
@@ -155,13 +158,28 @@ async def test_stray_staged_uploads_are_removed_and_other_files_kept(
         await uploaded(client, "Keep.pkg", b"keep")
     stray = server_settings.staging_dir / "upload-0b3e6a8c-5d1f-4c7e-9a2b-1f0e9d8c7b6a.part"
     stray.write_bytes(content_of(MIB + 3, seed=46))
-    download = server_settings.staging_dir / "download-5a4f3e2d-1c0b-4a9e-8d7c-6b5a4f3e2d1c.part"
+    fetching = "5a4f3e2d-1c0b-4a9e-8d7c-6b5a4f3e2d1c"
+    download = server_settings.staging_dir / f"download-{fetching}.part"
     download.write_bytes(b"a peer's copy in flight")
+    await fetch_waiting_to_retry(server_settings, fetching)
 
     async with running(server_settings) as client:
         assert not stray.exists()
         assert download.exists()
         await assert_nothing_written_but(client, server_settings)
+
+
+async def fetch_waiting_to_retry(settings: Settings, uuid: str) -> None:
+    """A fetch of `uuid` that waits out its back-off: it resumes from its staging file."""
+    assert settings.database_url is not None
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as session:
+            key = await jobs.add_job(session, Fetch(uuid=uuid, peer="a" * 32))
+            later = utcnow() + dt.timedelta(hours=1)
+            await session.execute(update(Job).where(Job.key == key).values(run_after=later))
+    finally:
+        await db.dispose()
 
 
 async def assert_nothing_written_but(client: httpx.AsyncClient, settings: Settings) -> None:

@@ -126,6 +126,9 @@ async def test_each_stage(admin_client: httpx.AsyncClient, stage: str) -> None:
         ({"url": "192.168.99.100"}, "url"),
         ({"url": "http://bad host/"}, "url"),
         ({"url": "   "}, "url"),
+        ({"url": "javascript:alert(document.domain)//"}, "url"),
+        ({"url": "http://admin:secret@ods.example.com"}, "url"),
+        ({"url": "http://ods.example.com/?next=/"}, "url"),
         ({"name": "   "}, "name"),
         ({"name": "two\nlines"}, "name"),
         ({"name": "x" * 256}, "name"),
@@ -151,6 +154,7 @@ async def test_invalid_updates_are_refused_and_change_nothing(
         ("http://192.168.99.100/", "http://192.168.99.100"),
         ("https://ods.example.com:8443/ods", "https://ods.example.com:8443/ods"),
         ("  http://[fd00::1]:8000  ", "http://[fd00::1]:8000"),
+        ("HTTPS://ODS.Example.COM/", "https://ods.example.com"),
     ],
 )
 async def test_url_is_normalised(admin_client: httpx.AsyncClient, sent: str, stored: str) -> None:

@@ -26,6 +26,13 @@ class PackageFiles:
         """A package being fetched from a peer; kept across restarts to resume."""
         return self.staging_dir / f"download-{uuid}.part"
 
+    def downloads(self) -> dict[str, Path]:
+        """Every download staging file, by the uuid of the version it holds."""
+        return {
+            path.name.removeprefix("download-").removesuffix(".part"): path
+            for path in sorted(self.staging_dir.glob("download-*.part"))
+        }
+
     async def publish(self, staged: Path, filename: str) -> None:
         """Rename into the share dir (atomic) and make the rename durable."""
         await asyncio.to_thread(self._publish, staged, self.published(filename))

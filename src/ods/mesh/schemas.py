@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ods.core.stages import Stage
+from ods.core.urls import Transport
 from ods.mesh.protocol.wire import ISS_PATTERN
 
 PEER_EXAMPLE: dict[str, Any] = {
@@ -18,6 +19,7 @@ PEER_EXAMPLE: dict[str, Any] = {
     "registered_on_ts": 1510289147,
     "stage": "Prod",
     "url": "http://192.168.99.101",
+    "transport": "http",
     "reachable": True,
     "last_contact": "2017-11-10T05:00:00",
     "last_error": None,
@@ -58,6 +60,12 @@ class PeerOut(BaseModel):
     registered_on_ts: int
     stage: Stage
     url: str
+    transport: Transport = Field(
+        description=(
+            '"https" when the link to this peer is encrypted (TLS); "http" when it is not, '
+            "and what crosses it can be read on the way."
+        )
+    )
     reachable: bool
     last_contact: str | None
     last_error: str | None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 import secrets
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from ods.core.db import Database
 from ods.core.errors import InvalidInput, ServerMisconfigured
 from ods.core.models import Server
 from ods.core.stages import Stage
+from ods.core.urls import server_url
 from ods.events.catalogue import ServerUpdated, Setting, SettingChange
 from ods.events.log import record
 
@@ -110,12 +110,8 @@ class AboutUpdate(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if not value:
-            return value
-        value = value.strip().rstrip("/")
-        if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+(:\d+)?(/[^\s]*)?", value):
-            raise ValueError("must be an http:// or https:// URL that peers can reach")
-        return value
+        # "" clears the url; anything else is checked as every peer's url is.
+        return server_url(value) if value else value
 
 
 class Identity(BaseModel):

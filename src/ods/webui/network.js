@@ -112,6 +112,46 @@ function linkState(peer) {
 
 const LINK_WORDS = { up: 'reachable', down: 'unreachable', unknown: 'not contacted yet' };
 
+// A peer's url becomes a link only when it is http(s): a url stored before ODS
+// checked them (`javascript:…`, say) is shown as text, never made clickable.
+function isWebUrl(url) {
+  try {
+    return ['http:', 'https:'].includes(new URL(url).protocol);
+  } catch {
+    return false;
+  }
+}
+
+function PeerUrl({ url }) {
+  return isWebUrl(url)
+    ? html`<a href=${url} target="_blank" rel="noopener noreferrer" class="small">${url}</a>`
+    : html`<span class="small peer-url-text">${url}</span><br />
+        <${Badge} kind="bad">not an http(s) URL: register again<//>`;
+}
+
+// The words for a link that is not encrypted. Requests, answers and packages are
+// signed, so tampering is caught; only privacy depends on https.
+const PLAIN_HTTP = 'http — not encrypted';
+const PLAIN_HTTP_RISK = 'traffic can be read on the way; tampering is still caught';
+const PLAIN_HTTP_WHY =
+  'Every request and answer between the two servers is signed with their link secret, ' +
+  'every package with its origin server\'s key, and every chunk is checked against the ' +
+  'signed digests: someone on the network path cannot alter what is published. But they ' +
+  'can read this traffic. Use an https url across networks you do not control ' +
+  '(Building a mesh, in the ODS documentation).';
+
+function plainHttp(peer) {
+  return peer.transport !== 'https';
+}
+
+// The mark of a link that is not encrypted, with what that means.
+function PlainHttpMark() {
+  return html`<span class="transport-plain" title=${PLAIN_HTTP_WHY}>
+    <${Badge} kind="warn">${PLAIN_HTTP}<//>
+    <span class="small muted"> ${PLAIN_HTTP_RISK}</span>
+  </span>`;
+}
+
 function shorten(text, length) {
   return text.length > length ? `${text.slice(0, length - 1)}…` : text;
 }
@@ -154,7 +194,12 @@ export function MeshPicture({ about, peers }) {
   const names = lines(me.name || 'This server', 13, 2);
   const summary = peers.length
     ? `${me.name || 'This server'} and ${peers.length} registered servers: ` +
-      peers.map((peer) => `${peer.name} ${LINK_WORDS[linkState(peer)]}`).join(', ')
+      peers
+        .map(
+          (peer) =>
+            `${peer.name} ${LINK_WORDS[linkState(peer)]}${plainHttp(peer) ? ` (${PLAIN_HTTP})` : ''}`,
+        )
+        .join(', ')
     : `${me.name || 'This server'} has no registered servers`;
 
   return html`<figure class="mesh">
@@ -183,10 +228,12 @@ export function MeshPicture({ about, peers }) {
       ${placed.map(({ peer, x, y }) => {
         const state = linkState(peer);
         return html`<g class=${`node node-peer node-${state}`}>
-          <title>${peer.name} · ${peer.url} · ${LINK_WORDS[state]}${peer.last_error ? ` · ${peer.last_error}` : ''}</title>
+          <title>${peer.name} · ${peer.url} · ${LINK_WORDS[state]}${plainHttp(peer) ? ` · ${PLAIN_HTTP}` : ''}${peer.last_error ? ` · ${peer.last_error}` : ''}</title>
           <circle cx=${x} cy=${y} r="30" />
           <text x=${x} y=${y + 4} text-anchor="middle" class="node-stage">${peer.stage}</text>
           <text x=${x} y=${y + 48} text-anchor="middle" class="node-label">${shorten(peer.name, 22)}</text>
+          ${plainHttp(peer) &&
+          html`<text x=${x} y=${y + 64} text-anchor="middle" class="node-transport">http</text>`}
         </g>`;
       })}
       ${!peers.length &&
@@ -200,6 +247,10 @@ export function MeshPicture({ about, peers }) {
       <span><i class="swatch swatch-unknown"></i> not contacted yet</span>
       <span><i class="swatch swatch-polled"></i> polled (firewalled)</span>
       <span>↓ fetching from it · ↑ waiting to notify it</span>
+      ${peers.some(plainHttp) &&
+      html`<span title=${PLAIN_HTTP_WHY}>
+        <b class="legend-transport">http</b> — not encrypted: ${PLAIN_HTTP_RISK}
+      </span>`}
     </figcaption>
   </figure>`;
 }
@@ -227,7 +278,8 @@ function PeerTable({ peers, canEdit, onChanged }) {
           return html`<tr key=${peer.id}>
             <td data-label="Server">
               <strong>${peer.name}</strong><br />
-              <a href=${peer.url} target="_blank" rel="noopener noreferrer" class="small">${peer.url}</a>
+              <${PeerUrl} url=${peer.url} />
+              ${plainHttp(peer) && isWebUrl(peer.url) && html`<br /><${PlainHttpMark} />`}
             </td>
             <td data-label="Stage"><${StageBadge} stage=${peer.stage} /></td>
             <td data-label="Firewalled">${peer.firewalled_mode ? 'Yes' : 'No'}</td>

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ods.core import platform
 from ods.core.errors import OdsError
 from ods.core.humanize import size_hr
-from ods.core.models import Package, Tombstone
+from ods.core.models import Job, Package, Tombstone
 from ods.core.statuses import Status
 from ods.events.catalogue import PackageAvailable, PackageFailed, package_facts
 from ods.events.log import record
@@ -209,16 +209,59 @@ async def fetch_from(context: Context, uuid: str, link: PeerLink, job_key: str) 
     await outbound.announce(context, uuid, skip_iss=link.iss)
 
 
+async def staging_in_use(session: AsyncSession, uuid: str) -> bool:
+    """Whether a fetch may still write or publish the version's staging file.
+
+    It may while its Fetch job is pending or running (a version fetched over a
+    Public one has no row of its own until it is published), and while its
+    row is Downloading or Publishing. The job's row stays locked until the
+    caller's transaction ends, so no fetch of the version starts in any
+    process while the caller removes the file.
+    """
+    job_status = await session.scalar(
+        select(Job.status).where(Job.key == Fetch(uuid=uuid, peer="").key()).with_for_update()
+    )
+    if job_status in (jobs.JobStatus.PENDING, jobs.JobStatus.RUNNING):
+        return True
+    status = await session.scalar(select(Package.status).where(Package.uuid == uuid))
+    return status in (Status.DOWNLOADING.value, Status.PUBLISHING.value)
+
+
+async def remove_staging(context: Context, session: AsyncSession, uuid: str) -> bool:
+    """Remove the version's staging file unless a fetch may still use it. True if removed."""
+    if await staging_in_use(session, uuid):
+        return False
+    # Inside the transaction, on purpose: the lock taken above keeps any fetch
+    # of this version from starting until the file is gone.
+    path = context.files.download(uuid)
+    await asyncio.to_thread(path.unlink, True)
+    return True
+
+
 async def mark_failed(context: Context, job: Fetch, reason: str) -> None:
+    """The fetch gave up: its package is Failed with the reason, and its staging file goes."""
     async with context.db.transaction() as session:
         package = (
             await session.execute(select(Package).where(Package.uuid == job.uuid))
         ).scalar_one_or_none()
-        if package is None or package.status != Status.DOWNLOADING.value:
-            return
-        package.status = Status.FAILED.value
-        package.status_reason = reason
-        await record(session, PackageFailed(**package_facts(package), reason=reason))
+        if package is not None and package.status == Status.DOWNLOADING.value:
+            package.status = Status.FAILED.value
+            package.status_reason = reason
+            await record(session, PackageFailed(**package_facts(package), reason=reason))
+        await remove_staging(context, session, job.uuid)
+
+
+async def remove_abandoned_staging(context: Context) -> None:
+    """At start: remove the staging files no fetch will resume from.
+
+    That is every download staging file but those of versions still
+    Downloading or Publishing, or with a fetch pending or running: those
+    resume (another process sharing the data dir may be running them now).
+    """
+    for uuid in context.files.downloads():
+        async with context.db.transaction() as session:
+            if await remove_staging(context, session, uuid):
+                log.info("removed the staging file of %s: no fetch of it is left", uuid)
 
 
 async def fetch_job(context: Context, job: Fetch) -> None:

@@ -11,6 +11,7 @@ from ods.core.humanize import iso, timestamp
 from ods.core.models import Job, Package, Peer
 from ods.core.stages import Stage
 from ods.core.statuses import Status
+from ods.core.urls import transport
 from ods.jobs.kinds import Notify
 from ods.jobs.runner import JobStatus
 from ods.mesh.schemas import PeerOut
@@ -47,6 +48,7 @@ async def list_peers(context: Context) -> list[PeerOut]:
             registered_on_ts=timestamp(peer.registered_on),
             stage=Stage(peer.stage),
             url=peer.url,
+            transport=transport(peer.url),
             reachable=peer.reachable,
             last_contact=iso(peer.last_contact) if peer.last_contact else None,
             last_error=peer.last_error,

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ods.core.errors import Conflict, InvalidInput, NotFound, OdsError
 from ods.core.models import Peer, utcnow
+from ods.core.urls import server_url
 from ods.events.catalogue import PeerRegistered, PeerRegistrationRefused, PeerUnregistered
 from ods.events.log import record
 from ods.mesh.peers.links import forget_links, link_by_iss, link_of, secret_context
@@ -32,7 +33,7 @@ from ods.mesh.protocol.client import (
 from ods.mesh.protocol.sealing import SealRejected, decode_key, seal, unseal
 from ods.mesh.protocol.wire import PeerRegistration, RegistrationAnswer
 from ods.mesh.schemas import PeerOut, RegisterRequest
-from ods.server.identity import AboutUpdate, Identity, get_identity
+from ods.server.identity import Identity, get_identity
 from ods.trust.keys import check_key, signing_key
 from ods.trust.statements import Untrusted
 
@@ -66,10 +67,22 @@ def server_card(me: Identity, public_key: str | None) -> dict[str, object]:
 
 
 def check_peer_url(url: str) -> str:
-    checked = AboutUpdate(url=url).url
-    if not checked:
-        raise InvalidInput("url is required: the other server's address, e.g. http://ods2:8000")
-    return checked
+    """The other server's url, normalised (`ods.core.urls`), or InvalidInput saying why not."""
+    try:
+        return server_url(url)
+    except ValueError as exc:
+        raise InvalidInput(f"url {url!r} {exc}.") from None
+
+
+def card_url(url: str) -> str:
+    """The url a registering server sends for itself, checked as an admin's would be."""
+    try:
+        return server_url(url)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"The registering server's url {url!r} {exc}: its admin sets it with "
+            "POST /api/admin/about/update."
+        ) from None
 
 
 async def _check_request(
@@ -203,6 +216,7 @@ async def accept_registration(
         registration = PeerRegistration.model_validate_json(body)
     except ValidationError:
         raise InvalidInput("The registration body is not valid.") from None
+    registration = registration.model_copy(update={"url": card_url(registration.url)})
     if registration.iss == me.iss:
         raise InvalidInput("A server cannot register with itself.")
     try:

@@ -244,6 +244,16 @@ class Settings(BaseSettings):
         description="A peer that sends nothing for this long is abandoned (retried later).",
         ge=1,
     )
+    fetch_min_rate: int = setting(
+        64 * 1024,
+        "ODS_FETCH_MIN_RATE",
+        description=(
+            "A peer that sends a package's chunks slower than this many bytes per second "
+            "(or with K/M/G), over each ODS_FETCH_STALL_SECONDS spent waiting for them, "
+            "is abandoned (the fetch tries another source). 0: no floor."
+        ),
+        ge=0,
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -261,7 +271,7 @@ class Settings(BaseSettings):
     def _default_data_dir(cls, value: object) -> object:
         return value or default_data_dir()
 
-    @field_validator("max_upload_size", mode="before")
+    @field_validator("max_upload_size", "fetch_min_rate", mode="before")
     @classmethod
     def _parse_size(cls, value: object) -> int:
         return parse_size(value)

@@ -254,6 +254,15 @@ class Settings(BaseSettings):
         ),
         ge=0,
     )
+    peer_job_limit: int | None = setting(
+        None,
+        "ODS_PEER_JOB_LIMIT",
+        description=(
+            "Jobs with one peer (fetches it announced, notifications, reconciliations) "
+            "a process runs at once. Default: a quarter of its job slots, at least 1."
+        ),
+        ge=1,
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -290,6 +299,12 @@ class Settings(BaseSettings):
     @property
     def staging_dir(self) -> Path:
         return self.upload_staging_dir or self.data_dir / "staging"
+
+    @property
+    def job_group_limit(self) -> int:
+        """Jobs of one group (one peer's) a process runs at once: ODS_PEER_JOB_LIMIT,
+        else a quarter of the job slots, so one peer never holds them all."""
+        return self.peer_job_limit or max(1, self.job_concurrency // 4)
 
     @property
     def is_sqlite(self) -> bool:

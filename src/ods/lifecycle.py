@@ -43,11 +43,11 @@ JOBS = JobRegistry(
 )
 
 
-def job_runner(context: Context) -> Callable[[str], Awaitable[None]]:
+def job_runner(context: Context) -> Callable[[str], Awaitable[float | None]]:
     """Runs one job by its key on `context`: what both queue backends call."""
 
-    async def run(key: str) -> None:
-        await run_job(context, JOBS, key)
+    async def run(key: str) -> float | None:
+        return await run_job(context, JOBS, key)
 
     return run
 
@@ -84,7 +84,8 @@ def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:
             "REDIS_URL: ods worker takes jobs from Redis; without REDIS_URL, "
             "ods serve runs them itself"
         )
-    context = build_context(settings)
+    # Its job slots are --jobs: the default ODS_PEER_JOB_LIMIT is a quarter of them.
+    context = build_context(settings.model_copy(update={"job_concurrency": max_jobs}))
 
     async def on_start() -> None:
         await start(context)

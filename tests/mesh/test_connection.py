@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import ssl
 import threading
@@ -19,7 +20,12 @@ import ods
 from ods.core import platform
 from ods.core.platform import round_trip_seconds
 from ods.mesh.protocol.client import ChunkTooLarge, PeerRefused, PeerUnreachable
-from ods.mesh.protocol.connection import NEAR_BUFFER, PeerConnection, limit_near_buffer
+from ods.mesh.protocol.connection import (
+    CONNECT_SECONDS,
+    NEAR_BUFFER,
+    PeerConnection,
+    limit_near_buffer,
+)
 from tests.helpers.tls import self_signed_certificate
 
 pytestmark = pytest.mark.portable
@@ -129,7 +135,13 @@ class Serve(Protocol):
 
 class Connect(Protocol):
     def __call__(
-        self, url: str, *, context: ssl.SSLContext | None = None, stall: float = STALL
+        self,
+        url: str,
+        *,
+        context: ssl.SSLContext | None = None,
+        stall: float = STALL,
+        min_rate: int = 0,
+        head: float | None = None,
     ) -> PeerConnection: ...
 
 
@@ -152,13 +164,20 @@ def connect() -> Iterator[Connect]:
     made: list[PeerConnection] = []
 
     def make(
-        url: str, *, context: ssl.SSLContext | None = None, stall: float = STALL
+        url: str,
+        *,
+        context: ssl.SSLContext | None = None,
+        stall: float = STALL,
+        min_rate: int = 0,
+        head: float | None = None,
     ) -> PeerConnection:
         connection = PeerConnection(
             url,
             name="peer-a",
             ssl_context=context or ssl.create_default_context(),
             stall_seconds=stall,
+            min_rate=min_rate,
+            head_seconds=head,
         )
         made.append(connection)
         return connection
@@ -190,6 +209,23 @@ def sending(raw: bytes, *, then_idle: bool = False) -> Handler:
             conn.sendall(raw)
             if then_idle:
                 peer.idle()
+
+    return handler
+
+
+def dripping(raw: bytes, *, fast: int, every: float, step: int = 1) -> Handler:
+    """Reads a request, sends the first `fast` bytes of `raw` at once, then `step` bytes
+    every `every` seconds, until `raw` is sent or the test ends; then idles."""
+
+    def handler(peer: Peer, conn: socket.socket, number: int) -> None:
+        if peer.next_request(conn) is None:
+            return
+        conn.sendall(raw[:fast])
+        for start in range(fast, len(raw), step):
+            if peer.stopping.wait(every):
+                return
+            conn.sendall(raw[start : start + step])
+        peer.idle()
 
     return handler
 
@@ -274,7 +310,11 @@ def test_a_url_on_another_host_is_not_sent(serve: Serve, connect: Connect) -> No
 def test_a_base_url_that_is_not_http_is_unreachable() -> None:
     with pytest.raises(PeerUnreachable, match="not an http or https URL"):
         PeerConnection(
-            "ftp://127.0.0.1/", name="x", ssl_context=ssl.create_default_context(), stall_seconds=1
+            "ftp://127.0.0.1/",
+            name="x",
+            ssl_context=ssl.create_default_context(),
+            stall_seconds=1,
+            min_rate=0,
         )
 
 
@@ -560,6 +600,128 @@ def test_a_closed_port_is_unreachable(connect: Connect) -> None:
         connection = connect(url)
         with pytest.raises(PeerUnreachable, match=f"^{url} is unreachable: cannot connect"):
             connection.request(url + TARGET, {}, 10)
+
+
+# A peer that is too slow: the rate floor and the head's deadline
+
+FLOOR = 1024  # bytes per second: far above a drip, far below loopback
+
+
+def test_a_body_dripped_below_the_floor_is_dropped_naming_the_peer_and_its_rate(
+    serve: Serve, connect: Connect
+) -> None:
+    body = os.urandom(1000)
+    head = answer(body)[: -len(body)]
+    # A byte every 50 ms: never a stall, 20 bytes/s.
+    peer = serve(dripping(answer(body), fast=len(head), every=0.05))
+    connection = connect(peer.url, min_rate=FLOOR)
+    connection.request(peer.url + TARGET, {}, len(body))
+
+    got = bytearray()
+    started = time.monotonic()
+    with pytest.raises(PeerUnreachable) as dropped:
+        read_on(connection, got)
+    waited = time.monotonic() - started
+
+    message = str(dropped.value)
+    assert re.fullmatch(
+        r"peer-a sent \d+ bytes in 0\.\d s \(\d+\.\d bytes/s\), below the minimum of "
+        r"1\.0 KB/s \(ODS_FETCH_MIN_RATE\)",
+        message,
+    ), message
+    assert bytes(got) == body[: len(got)]
+    assert 0 < len(got) < 100
+    # One window (the stall timeout) of waiting, not the hours a drip could take.
+    assert STALL * 0.8 <= waited < STALL + 2
+    assert connection.sock is None
+
+
+def test_without_a_floor_a_dripped_body_is_read_in_full(serve: Serve, connect: Connect) -> None:
+    body = os.urandom(30)
+    peer = serve(dripping(answer(body), fast=len(answer(body)) - len(body), every=0.05))
+    connection = connect(peer.url, min_rate=0)
+
+    connection.request(peer.url + TARGET, {}, len(body))
+
+    assert read_all(connection, len(body)) == body  # over more than two stall timeouts
+
+
+def test_a_body_above_the_floor_is_read_in_full_over_many_windows(
+    serve: Serve, connect: Connect
+) -> None:
+    body = os.urandom(60_000)
+    raw = answer(body)
+    # 2000 bytes every 20 ms: about 100 KB/s, for more than one window.
+    peer = serve(dripping(raw, fast=len(raw) - len(body), every=0.02, step=2000))
+    connection = connect(peer.url, stall=0.2, min_rate=FLOOR)
+
+    connection.request(peer.url + TARGET, {}, len(body))
+
+    assert read_all(connection, len(body)) == body
+
+
+def test_this_servers_own_slowness_is_not_taken_for_the_peers(
+    serve: Serve, connect: Connect
+) -> None:
+    body = os.urandom(64 * 1024)  # fits in the socket buffers: the peer is done at once
+    peer = serve(sending(answer(body), then_idle=True))
+    connection = connect(peer.url, stall=0.2, min_rate=10 * 1024 * 1024)
+    connection.request(peer.url + TARGET, {}, len(body))
+    buffer = memoryview(bytearray(4096))
+    got = bytearray()
+
+    # 16 reads a quarter of a second apart: 16 KB/s by the clock on the wall.
+    while len(got) < len(body):
+        time.sleep(0.25)
+        count = connection.read_into(buffer)
+        assert count > 0
+        got += buffer[:count]
+
+    assert got == body
+
+
+def test_a_stall_after_a_fast_start_is_reported_as_a_stall(serve: Serve, connect: Connect) -> None:
+    body = os.urandom(300_000)
+    peer = serve(sending(answer(body)[:-100_000], then_idle=True))
+    connection = connect(peer.url, min_rate=FLOOR)
+    connection.request(peer.url + TARGET, {}, len(body))
+
+    got = bytearray()
+    with pytest.raises(PeerUnreachable, match=f"^{peer.url} is unreachable: timed out$"):
+        read_on(connection, got)
+
+    assert bytes(got) == body[:200_000]
+
+
+def test_a_head_dripped_within_each_stall_is_dropped_at_its_deadline(
+    serve: Serve, connect: Connect
+) -> None:
+    raw = answer(b"x" * 10, fields="X-Padding: " + "p" * 200 + "\r\n")
+    # A byte every 50 ms: each read gets one long before the stall timeout.
+    peer = serve(dripping(raw, fast=0, every=0.05))
+    connection = connect(peer.url, head=1.0)
+
+    started = time.monotonic()
+    with pytest.raises(
+        PeerUnreachable, match=f"^{peer.url} is unreachable: no whole answer within 1 s$"
+    ):
+        connection.request(peer.url + TARGET, {}, 10)
+    waited = time.monotonic() - started
+
+    assert 0.9 <= waited < 3
+    assert connection.sock is None
+
+
+def test_the_head_deadline_is_the_connect_time_and_one_stall_timeout() -> None:
+    connection = PeerConnection(
+        "http://127.0.0.1:9",
+        name="x",
+        ssl_context=ssl.create_default_context(),
+        stall_seconds=30,
+        min_rate=FLOOR,
+    )
+    assert connection.head_seconds == CONNECT_SECONDS + 30
+    assert connection.window == 30
 
 
 # abort() from another thread

@@ -244,6 +244,25 @@ class Settings(BaseSettings):
         description="A peer that sends nothing for this long is abandoned (retried later).",
         ge=1,
     )
+    fetch_min_rate: int = setting(
+        64 * 1024,
+        "ODS_FETCH_MIN_RATE",
+        description=(
+            "A peer that sends a package's chunks slower than this many bytes per second "
+            "(or with K/M/G), over each ODS_FETCH_STALL_SECONDS spent waiting for them, "
+            "is abandoned (the fetch tries another source). 0: no floor."
+        ),
+        ge=0,
+    )
+    peer_job_limit: int | None = setting(
+        None,
+        "ODS_PEER_JOB_LIMIT",
+        description=(
+            "Jobs with one peer (fetches it announced, notifications, reconciliations) "
+            "a process runs at once. Default: a quarter of its job slots, at least 1."
+        ),
+        ge=1,
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -261,7 +280,7 @@ class Settings(BaseSettings):
     def _default_data_dir(cls, value: object) -> object:
         return value or default_data_dir()
 
-    @field_validator("max_upload_size", mode="before")
+    @field_validator("max_upload_size", "fetch_min_rate", mode="before")
     @classmethod
     def _parse_size(cls, value: object) -> int:
         return parse_size(value)
@@ -280,6 +299,12 @@ class Settings(BaseSettings):
     @property
     def staging_dir(self) -> Path:
         return self.upload_staging_dir or self.data_dir / "staging"
+
+    @property
+    def job_group_limit(self) -> int:
+        """Jobs of one group (one peer's) a process runs at once: ODS_PEER_JOB_LIMIT,
+        else a quarter of the job slots, so one peer never holds them all."""
+        return self.peer_job_limit or max(1, self.job_concurrency // 4)
 
     @property
     def is_sqlite(self) -> bool:

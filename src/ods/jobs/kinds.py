@@ -23,6 +23,21 @@ class JobPayload(BaseModel):
     def key(self) -> str:
         raise NotImplementedError
 
+    def group(self) -> str | None:
+        """The concurrency group it belongs to, if any: a process runs only so many jobs
+        of one group at once (`ods.jobs.groups`)."""
+        return None
+
+
+class PeerJob(JobPayload):
+    """Work with one peer (`peer`: its iss). One peer's jobs form a group, so a peer that
+    is slow, by fault or on purpose, holds only its share of the job slots."""
+
+    peer: str
+
+    def group(self) -> str | None:
+        return f"peer:{self.peer}"
+
 
 class AnnouncePackage(JobPayload):
     """Tell every peer that would take it that a package is Public here."""
@@ -44,44 +59,42 @@ class AnnounceTombstone(JobPayload):
         return f"announce_tombstone:{self.uuid}"
 
 
-class Notify(JobPayload):
+class Notify(PeerJob):
     """Tell one peer that a package is available here."""
 
     kind: ClassVar[str] = "notify"
     uuid: str
-    peer: str
 
     def key(self) -> str:
         return f"notify:{self.uuid}:{self.peer}"
 
 
-class Forget(JobPayload):
+class Forget(PeerJob):
     """Send one peer the tombstone of a deleted or replaced version."""
 
     kind: ClassVar[str] = "forget"
     uuid: str
-    peer: str
 
     def key(self) -> str:
         return f"forget:{self.uuid}:{self.peer}"
 
 
-class Fetch(JobPayload):
-    """Download a package version, from the peer that offered it first or any other."""
+class Fetch(PeerJob):
+    """Download a package version, from the peer that offered it first or any other.
+
+    Its group is the peer that offered it, whichever source the fetch ends up using."""
 
     kind: ClassVar[str] = "fetch"
     uuid: str
-    peer: str
 
     def key(self) -> str:
         return f"fetch:{self.uuid}"
 
 
-class Reconcile(JobPayload):
+class Reconcile(PeerJob):
     """Compare inventories with one peer and converge."""
 
     kind: ClassVar[str] = "reconcile"
-    peer: str
 
     def key(self) -> str:
         return f"reconcile:{self.peer}"

@@ -4,7 +4,8 @@
 process, a bounded number at a time. `ArqQueue` puts them on Redis for
 `ods worker` processes, which run the same job function. Either way the
 job's row in the database is the truth, so a lost queue entry is found
-again at the next start.
+again at the next start. A job that could not start (its group is full)
+goes back to the queue that ran it, and gives up its slot while it waits.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 ARQ_FUNCTION = "run_job"
 
-RunJob = Callable[[str], Awaitable[None]]
+# Runs one job by its key. A number: it could not start; run it again after that many seconds.
+RunJob = Callable[[str], Awaitable[float | None]]
 
 
 class JobQueue(Protocol):
@@ -44,6 +46,9 @@ class InProcessQueue:
         return len(self._tasks)
 
     async def enqueue(self, key: str, attempt: int, defer: float = 0.0) -> None:
+        self._schedule(key, defer)
+
+    def _schedule(self, key: str, defer: float) -> None:
         if self._closed or key in self._waiting:
             return
         self._waiting.add(key)
@@ -54,17 +59,20 @@ class InProcessQueue:
     async def _execute(self, key: str, defer: float) -> None:
         if defer > 0:
             await asyncio.sleep(defer)
+        again: float | None = None
         async with self._slots:
             self._waiting.discard(key)
             task = asyncio.current_task()
             assert task is not None
             self._running.add(task)
             try:
-                await self._run(key)
+                again = await self._run(key)
             except Exception:
                 log.exception("job %s crashed", key)
             finally:
                 self._running.discard(task)
+        if again is not None:
+            self._schedule(key, again)
 
     async def close(self) -> None:
         """Let running jobs finish for a few seconds, then cancel what is left.

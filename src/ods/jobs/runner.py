@@ -4,8 +4,10 @@ A job is a row (`jobs`) with a unique key, so submitting the same work twice
 is harmless. Jobs are added inside the transaction that made them necessary
 and enqueued after it commits. Running a job claims the row, calls its
 handler outside any transaction, and records the outcome: done, retry later
-with back-off, or failed. At start-up, pending work and work whose runner
-died is enqueued again.
+with back-off, or failed. A job whose group (one peer's jobs) already has its
+limit running in this process is not claimed: it waits in the queue
+(`groups`). At start-up, pending work and work whose runner died is enqueued
+again.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.models import Job, utcnow
+from ods.jobs.groups import JobGroups
 from ods.jobs.kinds import JobPayload
 from ods.jobs.registry import JobHandler, JobRegistry
 
@@ -139,6 +142,28 @@ async def submit(context: Context, payload: JobPayload) -> None:
     await dispatch(context.queue, [key])
 
 
+async def _pending(context: Context, key: str) -> tuple[str, str] | None:
+    """The kind and payload of job `key` if it is pending (read, not claimed)."""
+    async with context.db.session() as session:
+        found = (
+            await session.execute(
+                select(Job.kind, Job.payload).where(Job.key == key, Job.status == JobStatus.PENDING)
+            )
+        ).one_or_none()
+    return None if found is None else (found.kind, found.payload)
+
+
+def _group(registry: JobRegistry, kind: str, payload: str) -> str | None:
+    handler = registry.get(kind)
+    if handler is None:
+        return None
+    try:
+        group: str | None = handler.payload.model_validate_json(payload).group()
+    except ValidationError:
+        return None  # failed when it is claimed
+    return group
+
+
 async def _take(context: Context, key: str) -> Job | None:
     async with context.db.transaction() as session:
         now = utcnow()
@@ -185,8 +210,34 @@ async def _retry(context: Context, row: Job, reason: str, defer: float | None) -
     await context.queue.enqueue(row.key, attempt=row.attempts, defer=delay)
 
 
-async def run_job(context: Context, registry: JobRegistry, key: str) -> None:
-    """Claim the job, run its handler, record the outcome. Safe to call twice."""
+async def run_job(context: Context, registry: JobRegistry, key: str) -> float | None:
+    """Claim the job, run its handler, record the outcome. Safe to call twice.
+
+    Returns None; or, when the job's group already has its limit of jobs
+    running in this process, the seconds after which to run it again. Such a
+    job is not claimed: it stays pending and counts no attempt (a busy peer
+    must never make a job fail). The queue that ran it puts it back.
+    """
+    groups = context.part(JobGroups)
+    if groups.still_full(key):
+        return groups.wait(key)
+    pending = await _pending(context, key)
+    if pending is None:
+        groups.forget(key)
+        return None
+    group = _group(registry, *pending)
+    if not groups.enter(key, group):
+        wait = groups.wait(key)
+        log.debug("job %s waits %.1f s: %d jobs of %s are running", key, wait, groups.limit, group)
+        return wait
+    try:
+        await _claim_and_run(context, registry, key)
+    finally:
+        groups.leave(group)
+    return None
+
+
+async def _claim_and_run(context: Context, registry: JobRegistry, key: str) -> None:
     row = await _take(context, key)
     if row is None:
         return

@@ -59,6 +59,7 @@ class MeshState:
                 name=link.name or link.url,
                 ssl_context=context.ssl_context,
                 stall_seconds=context.settings.fetch_stall_seconds,
+                min_rate=context.settings.fetch_min_rate,
             )
 
         state.connect = connect

@@ -7,22 +7,30 @@ parsed, and the body is received straight into the caller's buffer with
 serves every run of a fetch (keep-alive), so a long-distance link keeps its
 window open between runs. Peers are reached directly, like every other peer
 call; `https` URLs are verified with the same trust as the rest of ODS.
+
+A peer that is slow on purpose or by fault must not hold a fetch, and the
+job slot it runs in, for long: a request's head has a deadline, a read waits
+at most the stall timeout, and a body must keep coming at a minimum rate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import ssl
+import time
 from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import ods
 from ods.core import platform
+from ods.core.humanize import size_hr
 from ods.mesh.protocol.client import ChunkTooLarge, PeerRefused, PeerUnreachable, refusal_text
 
 CONNECT_SECONDS = 10.0
+MIN_TIMEOUT = 0.001  # a socket timeout of 0 would mean non-blocking
 HEAD_LIMIT = 64 * 1024  # status line and headers
 ERROR_BODY_LIMIT = 64 * 1024  # a refusal's body, read for its message
 NEAR_RTT_SECONDS = 0.001
@@ -45,6 +53,15 @@ def limit_near_buffer(sock: socket.socket) -> None:
         platform.set_receive_buffer(sock, NEAR_BUFFER)
 
 
+def rate_hr(rate: float) -> str:
+    """`0.93` → `"0.9 bytes/s"`, `65536` → `"64.0 KB/s"`."""
+    return f"{rate:.1f} bytes/s" if rate < 1024 else f"{size_hr(int(rate))}/s"
+
+
+class HeadTimeout(TimeoutError):
+    """The answer's head was not whole by the request's deadline."""
+
+
 class RunConnection(Protocol):
     """One connection to a peer that answers chunk-run requests, used by one thread."""
 
@@ -61,10 +78,31 @@ class RunConnection(Protocol):
 
 
 class PeerConnection:
-    """An HTTP/1.1 connection to one peer's base URL, for GETs with a known body length."""
+    """An HTTP/1.1 connection to one peer's base URL, for GETs with a known body length.
+
+    Three limits, each a PeerUnreachable when broken:
+
+    - a request's head (connect, TLS, the request, the answer's status and
+      headers) is done within `head_seconds` (by default CONNECT_SECONDS plus
+      `stall_seconds`), however the peer spaces its bytes;
+    - a read of the body waits at most `stall_seconds` for a byte;
+    - the body comes at `min_rate` bytes per second or more (0: no floor),
+      measured over each `stall_seconds` spent waiting for it. Only the time
+      this thread waits in `recv` counts, so this server's own slowness (disk,
+      hashing, a full buffer pool) is never taken for the peer's. Without the
+      floor, a peer sending a byte just inside every stall timeout kept a fetch
+      going for hours.
+    """
 
     def __init__(
-        self, base_url: str, *, name: str, ssl_context: ssl.SSLContext, stall_seconds: float
+        self,
+        base_url: str,
+        *,
+        name: str,
+        ssl_context: ssl.SSLContext,
+        stall_seconds: float,
+        min_rate: int,
+        head_seconds: float | None = None,
     ) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -77,23 +115,46 @@ class PeerConnection:
         self.netloc = parts.netloc
         self.ssl_context = ssl_context
         self.stall_seconds = stall_seconds
+        self.min_rate = min_rate
+        # The floor's window is the stall timeout: a shorter one would abandon a
+        # peer for a silence the stall timeout allows.
+        self.window = stall_seconds if min_rate > 0 else math.inf
+        self.head_seconds = (
+            CONNECT_SECONDS + stall_seconds if head_seconds is None else head_seconds
+        )
+        self.window_waited = 0.0  # seconds waited for body bytes in this window
+        self.window_bytes = 0  # body bytes received in this window
         self.sock: socket.socket | None = None
         self.early = b""  # body bytes that came with the head
         self.remaining = 0  # body bytes not yet read
         self.reusable = False
         self.aborted = False
 
-    def _connect(self) -> socket.socket:
-        sock = socket.create_connection((self.host, self.port), timeout=CONNECT_SECONDS)
+    def _connect(self, deadline: float) -> socket.socket:
+        timeout = min(CONNECT_SECONDS, self._left(deadline))
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         limit_near_buffer(sock)
         if self.tls:
+            # The handshake as a whole is bounded by the socket's timeout.
+            sock.settimeout(self._left(deadline))
             sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
-        sock.settimeout(self.stall_seconds)
         return sock
 
+    def _left(self, deadline: float) -> float:
+        """Seconds to the head's deadline; HeadTimeout once it has passed."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._late()
+        return left
+
+    def _late(self) -> HeadTimeout:
+        return HeadTimeout(f"no whole answer within {self.head_seconds:g} s")
+
     def _unreachable(self, exc: BaseException) -> PeerUnreachable:
-        if isinstance(exc, TimeoutError):
+        if isinstance(exc, HeadTimeout):
+            reason = str(exc)
+        elif isinstance(exc, TimeoutError):
             reason = "timed out"
         elif isinstance(exc, ConnectionRefusedError):
             reason = f"cannot connect ({exc.strerror or exc})"
@@ -131,17 +192,27 @@ class PeerConnection:
         except (OSError, EOFError) as exc:
             self.close()
             raise self._unreachable(exc) from None
+        self.window_waited, self.window_bytes = 0.0, 0
         self._check(status, fields, length, target)
 
     def _exchange(self, message: bytes) -> tuple[int, dict[str, str]]:
+        deadline = time.monotonic() + self.head_seconds
         if self.sock is None:
-            self.sock = self._connect()
+            self.sock = self._connect(deadline)
+        self.sock.settimeout(self._left(deadline))  # for the whole of sendall
         self.sock.sendall(message)
         head = bytearray()
         while b"\r\n\r\n" not in head:
             if len(head) > HEAD_LIMIT:
                 raise EOFError("the answer's headers are too long")
-            part = self.sock.recv(65536)
+            left = self._left(deadline)
+            self.sock.settimeout(min(self.stall_seconds, left))
+            try:
+                part = self.sock.recv(65536)
+            except TimeoutError:
+                if left < self.stall_seconds:
+                    raise self._late() from None
+                raise
             if not part:
                 raise EOFError("the connection closed before an answer")
             head += part
@@ -202,7 +273,7 @@ class PeerConnection:
             if self.sock is None:
                 raise PeerUnreachable(f"{self.base_url} is unreachable: connection closed")
             try:
-                count = self.sock.recv_into(view, want)
+                count = self._receive(self.sock, view, want)
             except OSError as exc:
                 self.close()
                 raise self._unreachable(exc) from None
@@ -211,6 +282,43 @@ class PeerConnection:
                 raise PeerUnreachable(f"{self.name} closed the connection mid-answer")
         self.remaining -= count
         return count
+
+    def _receive(self, sock: socket.socket, view: memoryview, want: int) -> int:
+        """Body bytes from the socket, within the stall timeout and above the rate floor."""
+        quiet = 0.0  # seconds waited in this call without a byte
+        while True:
+            stall_left = self.stall_seconds - quiet
+            window_left = self.window - self.window_waited
+            sock.settimeout(max(MIN_TIMEOUT, min(stall_left, window_left)))
+            started = time.monotonic()
+            try:
+                count = sock.recv_into(view, want)
+            except TimeoutError:
+                waited = time.monotonic() - started
+                quiet += waited
+                self.window_waited += waited
+                if stall_left <= window_left:
+                    raise  # the stall timeout: nothing came
+                self._check_rate()  # the window is over
+                continue
+            self.window_waited += time.monotonic() - started
+            self.window_bytes += count
+            # The read that ends the body is kept, however slow its window.
+            if 0 < count < self.remaining and self.window_waited >= self.window:
+                self._check_rate()
+            return count
+
+    def _check_rate(self) -> None:
+        """At the end of a window: PeerUnreachable below the floor, else a new window."""
+        rate = self.window_bytes / self.window_waited
+        if rate < self.min_rate:
+            self.close()
+            raise PeerUnreachable(
+                f"{self.name} sent {size_hr(self.window_bytes)} in {self.window_waited:.1f} s "
+                f"({rate_hr(rate)}), below the minimum of {rate_hr(self.min_rate)} "
+                "(ODS_FETCH_MIN_RATE)"
+            )
+        self.window_waited, self.window_bytes = 0.0, 0
 
     def abort(self) -> None:
         self.aborted = True

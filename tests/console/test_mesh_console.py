@@ -204,7 +204,9 @@ def test_a_plain_http_link_is_marked_with_what_that_means(tmp_path: Path, page: 
         expect(row.get_by_role("link", name=second.url)).to_have_attribute("href", second.url)
         mark = row.locator(".transport-plain")
         expect(mark).to_have_text(
-            re.compile(r"http — not encrypted\s+traffic can be read on the way; tampering is still caught")
+            re.compile(
+                r"http — not encrypted\s+traffic can be read on the way; tampering is still caught"
+            )
         )
         expect(mark).to_have_attribute(
             "title", re.compile("SHA-256 digests.*can read this traffic")

@@ -17,15 +17,18 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ods.core.context import Context
-from ods.core.models import Package
+from ods.core.models import Package, Tombstone
 from ods.core.stages import Stage
 from ods.mesh import serving
+from ods.mesh.peers import links
 from ods.mesh.protocol import signing
 from ods.mesh.protocol.sealing import seal
 from ods.mesh.protocol.wire import ChunkDigests, PackageManifest, PeerRegistration
+from ods.mesh.reconcile import reconcile_with
+from ods.packages.statements import sign_unsigned
 from ods.trust.statements import (
     DeleteStatement,
     PackageStatement,
@@ -378,3 +381,39 @@ async def test_holding_a_servers_key_does_not_take_over_a_registered_peer(mesh: 
     # The real a still reaches b.
     await uploaded(a.admin, "Still.pkg", os.urandom(2000))
     await wait_public(b, "Still.pkg")
+
+
+async def test_versions_from_before_signing_get_their_statements(mesh: Mesh) -> None:
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    await link_all([a, b])
+    body = await uploaded(a.admin, "Old.pkg", os.urandom(MIB + 3))
+    await wait_public(b, "Old.pkg")
+    assert (await a.admin.delete("/api/admin/packages/Old.pkg")).status_code == 204
+    await uploaded(a.admin, "Older.pkg", os.urandom(2000))
+    await wait_public(b, "Older.pkg")
+    # Make both servers look as they did before this version: nothing signed.
+    for node in (a, b):
+        async with node.context.db.transaction() as session:
+            await session.execute(update(Package).values(statement=None))
+            await session.execute(update(Tombstone).values(statement=None))
+    async with a.context.db.transaction() as session:
+        await session.execute(update(Package).values(origin_iss=None))
+    assert (await package_on(b, "Older.pkg") or {})["origin_verified"] is False
+
+    # a signs its own uploads and deletes at start-up...
+    assert await sign_unsigned(a.context) == 2
+    async with a.context.db.session() as session:
+        tombstone = await session.get(Tombstone, body["uuid"])
+    assert tombstone is not None
+    assert tombstone.statement is not None
+    mine = await package_on(a, "Older.pkg")
+    assert mine is not None
+    assert (mine["origin_iss"], mine["origin_verified"]) == (a.context.iss, True)
+    # ...and b takes a's statement of the copy it has at the next reconciliation.
+    link = await links.link_by_iss(b.context, a.context.iss)
+    assert link is not None
+    await reconcile_with(b.context, link)
+    theirs = await package_on(b, "Older.pkg")
+    assert theirs is not None
+    assert (theirs["origin_iss"], theirs["origin_verified"]) == (a.context.iss, True)

@@ -165,6 +165,10 @@ SAMPLES: list[tuple[EventData, str]] = [
         "Failed login for 'alice' from 192.0.2.7",
     ),
     (
+        catalogue.PasswordCheckFailed(username="alice", address="192.0.2.7"),
+        "Wrong old password for 'alice' from 192.0.2.7",
+    ),
+    (
         catalogue.PeerRegistrationRefused(
             iss=ISS, name="Lyon", url="http://evil.example", reason="no link proof"
         ),

@@ -15,6 +15,10 @@ from ods.web.errors import ERROR_RESPONSES, ErrorBody
 router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
 
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 @router.post(
     "/login",
     operation_id="login",
@@ -22,19 +26,31 @@ router = APIRouter(prefix="/api/auth", tags=["auth"], responses=ERROR_RESPONSES)
 )
 async def login(body: LoginRequest, request: Request, context: ContextDep) -> LoginResponse:
     """Exchange a username and password for a bearer token."""
-    address = request.client.host if request.client else "unknown"
+    address = client_address(request)
     ttl = dt.timedelta(hours=context.settings.token_ttl_hours)
     return await service.login(
         context.db, context.part(LoginThrottle), body.username, body.password, address, ttl
     )
 
 
-@router.post("/password", operation_id="change_password", status_code=204)
+@router.post(
+    "/password",
+    operation_id="change_password",
+    status_code=204,
+    responses={429: {"model": ErrorBody, "description": "Too many wrong old passwords"}},
+)
 async def change_password(
-    body: PasswordChange, principal: AnyPrincipal, context: ContextDep
+    body: PasswordChange, principal: AnyPrincipal, request: Request, context: ContextDep
 ) -> Response:
     """Change the caller's password (required first for the first-start account)."""
-    await service.change_password(context.db, principal, body.old_password, body.new_password)
+    await service.change_password(
+        context.db,
+        context.part(LoginThrottle),
+        principal,
+        body.old_password,
+        body.new_password,
+        client_address(request),
+    )
     return Response(status_code=204)
 
 

@@ -217,17 +217,16 @@ async def login(
     address: str,
     ttl: dt.timedelta,
 ) -> LoginResponse:
-    throttle.check(username, address)
+    attempt = throttle.login(username, address)
     async with db.session() as session:
         user = await _user_by_name(session, username)
     if not await verify_password(user.password_hash if user else None, password) or not user:
-        throttle.failed(username, address)
         async with db.transaction() as session:
             await record(
                 session, catalogue.LoginFailed(username=username, address=address), actor=username
             )
         raise Unauthorized("Wrong username or password.")
-    throttle.succeeded(username, address)
+    throttle.succeeded(attempt)
     raw = new_token()
     expires = utcnow() + ttl
     async with db.transaction() as session:
@@ -244,15 +243,25 @@ async def login(
 
 
 async def change_password(
-    db: Database, principal: Principal, old_password: str, new_password: str
+    db: Database,
+    throttle: LoginThrottle,
+    principal: Principal,
+    old_password: str,
+    new_password: str,
+    address: str,
 ) -> None:
     check_new_password(new_password, old_password)
     async with db.session() as session:
         user = await session.get(User, principal.user_id)
     if user is None:
         raise Unauthorized("This account no longer exists.")
+    attempt = throttle.password_check(user.id)
     if not await verify_password(user.password_hash, old_password):
+        async with db.transaction() as session:
+            failed = catalogue.PasswordCheckFailed(username=user.username, address=address)
+            await record(session, failed, actor=principal.username)
         raise Forbidden("The old password is wrong.")
+    throttle.succeeded(attempt)
     password_hash = await hash_password(new_password)
     async with db.transaction() as session:
         stored = await session.get(User, principal.user_id)

@@ -204,6 +204,13 @@ class Settings(BaseSettings):
         description="Failed logins per user and address before further tries get 429.",
         ge=1,
     )
+    login_max_failures_per_address: int = setting(
+        10,
+        "ODS_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        description="Failed logins from one address, over every username, before further "
+        "tries from it get 429.",
+        ge=1,
+    )
     login_lockout_seconds: int = setting(
         300,
         "ODS_LOGIN_LOCKOUT_SECONDS",

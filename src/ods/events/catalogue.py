@@ -403,6 +403,21 @@ class TokenRevoked(TokenEvent):
         return f"Token {self.name!r} revoked"
 
 
+class PasswordCheckFailed(EventData):
+    kind = "user.password_check_failed"
+    description = (
+        "Someone holding a user's token tried to change its password with a wrong old password."
+    )
+
+    username: str = Field(description="The user whose password was tried.")
+    address: str = Field(
+        description="The client's address as this server saw it; unknown when it could not tell."
+    )
+
+    def message(self) -> str:
+        return f"Wrong old password for {self.username!r} from {self.address}"
+
+
 class LoginFailed(EventData):
     kind = "login.failed"
     description = "A login was refused: unknown username or wrong password."
@@ -438,6 +453,7 @@ CATALOGUE: tuple[type[EventData], ...] = (
     TokenCreated,
     TokenRevoked,
     LoginFailed,
+    PasswordCheckFailed,
     OriginKeyPinned,
     OriginKeyRefused,
     OriginKeyForgotten,

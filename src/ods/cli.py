@@ -254,7 +254,7 @@ def _user_create(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     password = _read_password(args)
-    check_new_password(password)
+    check_new_password(password, username=args.username)
     try:
         body = UserCreate(
             username=args.username,

@@ -181,6 +181,12 @@ async def test_admin_password_setting_only_matters_at_first_start(settings: Sett
     [
         ("short", "at least 8 characters"),
         ("ods1234!", "first-start password"),
+        ("password", "too easy to guess: this is a top-10 common password"),
+        ("12345678", "too easy to guess: this is a top-10 common password"),
+        ("aaaaaaaa", 'too easy to guess: repeats like "aaa" are easy to guess'),
+        ("qwertyuiop", "top-100 common password"),
+        ("Summer2024!", "similar to a commonly used password"),
+        ("admin2026", "too easy to guess"),
     ],
 )
 async def test_password_policy(client: httpx.AsyncClient, new_password: str, says: str) -> None:

@@ -121,6 +121,10 @@ async def test_weak_password_is_refused(admin_client: httpx.AsyncClient) -> None
         "/api/admin/users", json={"username": "bob", "password": "short"}
     )
     assert "at least 8" in assert_error(response, 400, "invalid_input")["message"]
+    named = await admin_client.post(
+        "/api/admin/users", json={"username": "margaretha", "password": "margaretha1"}
+    )
+    assert "too easy to guess" in assert_error(named, 400, "invalid_input")["message"]
     assert (await admin_client.get("/api/admin/users")).json()["items"][-1]["username"] == "admin"
 
 

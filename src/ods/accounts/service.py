@@ -104,7 +104,7 @@ async def ensure_admin(db: Database, admin_password: str | None) -> None:
 
 
 async def create_user(db: Database, body: UserCreate, actor: str | None = None) -> UserOut:
-    check_new_password(body.password)
+    check_new_password(body.password, username=body.username)
     password_hash = await hash_password(body.password)
     async with db.transaction() as session:
         if await _user_by_name(session, body.username):
@@ -198,7 +198,7 @@ async def delete_user(db: Database, user_id: int, principal: Principal) -> None:
 
 async def set_password(db: Database, username: str, password: str) -> None:
     """Set a password from the command line (no old password needed)."""
-    check_new_password(password)
+    check_new_password(password, username=username)
     password_hash = await hash_password(password)
     async with db.transaction() as session:
         user = await _user_by_name(session, username)
@@ -250,7 +250,7 @@ async def change_password(
     new_password: str,
     address: str,
 ) -> None:
-    check_new_password(new_password, old_password)
+    check_new_password(new_password, old_password, username=principal.username)
     async with db.session() as session:
         user = await session.get(User, principal.user_id)
     if user is None:

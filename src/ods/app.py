@@ -27,6 +27,7 @@ from ods.server import endpoints as server_endpoints
 from ods.trust import endpoints as trust_endpoints
 from ods.web import console, health
 from ods.web.errors import install_error_handlers
+from ods.web.limits import RATE_WINDOW_SECONDS, BodyRules, RequestLimits
 from ods.web.metrics import MetricsMiddleware
 
 # Every router of the app, in the order of the API reference.
@@ -84,6 +85,13 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.stopping = stopping
     install_error_handlers(app)
+    rules = BodyRules(
+        max_upload=settings.max_upload_size,
+        min_rate=settings.request_min_rate,
+        window=RATE_WINDOW_SECONDS,
+        stall=settings.request_stall_seconds,
+    )
+    app.add_middleware(RequestLimits, rules=rules)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)

@@ -261,6 +261,21 @@ class Settings(BaseSettings):
         ),
         ge=0,
     )
+    request_min_rate: int = setting(
+        1024,
+        "ODS_REQUEST_MIN_RATE",
+        description=(
+            "A client that sends a request body (an upload, say) slower than this many bytes "
+            "per second (or with K/M/G), over each 10 s, is cut off with 408. 0: no floor."
+        ),
+        ge=0,
+    )
+    request_stall_seconds: int = setting(
+        30,
+        "ODS_REQUEST_STALL_SECONDS",
+        description="A request body that sends nothing for this long is cut off with 408.",
+        ge=1,
+    )
     peer_job_limit: int | None = setting(
         None,
         "ODS_PEER_JOB_LIMIT",
@@ -287,7 +302,7 @@ class Settings(BaseSettings):
     def _default_data_dir(cls, value: object) -> object:
         return value or default_data_dir()
 
-    @field_validator("max_upload_size", "fetch_min_rate", mode="before")
+    @field_validator("max_upload_size", "fetch_min_rate", "request_min_rate", mode="before")
     @classmethod
     def _parse_size(cls, value: object) -> int:
         return parse_size(value)

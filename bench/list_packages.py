@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         data_dir = workdir / "data"
         with running_server(data_dir, workdir / "server.log") as server:
             progress(f"inserting {args.count} packages")
-            insert_packages(data_dir / "ods.core.db", args.count)
+            insert_packages(data_dir / "ods.db", args.count)
             with logged_in_client(server, CLIENT_TIMEOUT) as client:
                 progress(f"timing {args.requests} listings")
                 listing = measure(server, client, args.count, args.requests)

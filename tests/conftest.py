@@ -42,7 +42,7 @@ async def empty_database_url(
 ) -> AsyncIterator[str]:
     """A fresh database without any tables, as a plain URL (sqlite://, mysql://, postgresql://)."""
     if database_backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ods.core.db'}"
+        yield f"sqlite:///{tmp_path / 'ods.db'}"
         return
     server: services.DatabaseServer = request.getfixturevalue(f"{database_backend}_server")
     async with server.fresh_database() as url:

@@ -160,7 +160,7 @@ class Mesh:
     ) -> Node:
         settings = load_settings(
             data_dir=self.root / name,
-            database_url=f"sqlite:///{self.root / name / 'ods.core.db'}",
+            database_url=f"sqlite:///{self.root / name / 'ods.db'}",
             database_key=TEST_DATABASE_KEY,
             admin_password=NEW_PASSWORD,
             **settings_,

@@ -49,8 +49,8 @@ async def test_link_secret_is_not_stored_in_clear(mesh: Mesh) -> None:
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
     assert (await a.register_with(b)).status_code == 201
-    db_bytes = (mesh.root / "ods-a" / "ods.core.db").read_bytes()
-    wal = mesh.root / "ods-a" / "ods.core.db-wal"
+    db_bytes = (mesh.root / "ods-a" / "ods.db").read_bytes()
+    wal = mesh.root / "ods-a" / "ods.db-wal"
     if wal.exists():
         db_bytes += wal.read_bytes()
     key = str((await a.about())["key"])

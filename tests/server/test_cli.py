@@ -118,7 +118,7 @@ def test_db_upgrade_creates_the_schema_and_can_run_again(
     first = ods_run(cli_env, "db", "upgrade")
     assert first.returncode == 0, first.stderr
     assert "Database schema is current." in first.stdout
-    with sqlite3.connect(data_dir / "ods.core.db") as connection:
+    with sqlite3.connect(data_dir / "ods.db") as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         users = connection.execute("SELECT COUNT(*) FROM users").fetchone()
     assert {"alembic_version", "server", "users", "tokens", "packages", "events"} <= tables

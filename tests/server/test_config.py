@@ -45,7 +45,9 @@ def test_defaults(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     settings = load_settings()
     data_dir = (tmp_path / "data").resolve()
     assert settings.data_dir == data_dir
-    assert settings.database_url == f"sqlite+aiosqlite:///{data_dir / 'ods.core.db'}"
+    # The file every version made and the docs name: another name would start an
+    # empty database on upgrade.
+    assert settings.database_url == f"sqlite+aiosqlite:///{data_dir / 'ods.db'}"
     assert settings.is_sqlite
     assert settings.share_dir == data_dir / "share"
     assert settings.staging_dir == data_dir / "staging"
@@ -111,7 +113,7 @@ def test_lowercase_environment_names_are_not_settings(env: pytest.MonkeyPatch) -
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("sqlite:///srv/ods/ods.core.db", "sqlite+aiosqlite:///srv/ods/ods.core.db"),
+        ("sqlite:///srv/ods/ods.db", "sqlite+aiosqlite:///srv/ods/ods.db"),
         ("mysql://u:p@db/ods", "mysql+asyncmy://u:p@db/ods"),
         ("mariadb://u:p@db/ods", "mysql+asyncmy://u:p@db/ods"),
         ("mysql+pymysql://u:p@db/ods", "mysql+asyncmy://u:p@db/ods"),
@@ -126,7 +128,7 @@ def test_database_urls_get_the_async_driver(
     assert load_settings().database_url == expected
 
 
-@pytest.mark.parametrize("url", ["oracle://u:p@db/ods", "just a path", "/srv/ods.core.db"])
+@pytest.mark.parametrize("url", ["oracle://u:p@db/ods", "just a path", "/srv/ods.db"])
 def test_unsupported_database_url(env: pytest.MonkeyPatch, url: str) -> None:
     env.setenv("DATABASE_URL", url)
     assert config_error().startswith("DATABASE_URL: ")

@@ -346,7 +346,7 @@ def normalise_database_url(url: str) -> str:
     """Give a plain URL the async driver ODS uses for it."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ConfigError(f"DATABASE_URL: {url!r} is not a URL (e.g. sqlite:///path/ods.core.db)")
+        raise ConfigError(f"DATABASE_URL: {url!r} is not a URL (e.g. sqlite:///path/ods.db)")
     drivers = {
         "sqlite": "sqlite+aiosqlite",
         "mysql": "mysql+asyncmy",
@@ -458,7 +458,7 @@ def load_settings(*, create_dirs: bool = True, **overrides: Any) -> Settings:
         resolved[field] = load_secret(data_dir, field, getattr(raw, field), create_dirs)
     if resolved["database_key"]:
         check_database_key(resolved["database_key"])
-    url = raw.database_url or mysql_url(raw) or f"sqlite:///{data_dir / 'ods.core.db'}"
+    url = raw.database_url or mysql_url(raw) or f"sqlite:///{data_dir / 'ods.db'}"
     resolved["database_url"] = normalise_database_url(url)
     if raw.upload_staging_dir:
         resolved["upload_staging_dir"] = raw.upload_staging_dir.expanduser().resolve()

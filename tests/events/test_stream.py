@@ -123,6 +123,56 @@ async def test_an_event_arrives_over_the_stream_after_an_action(
     assert logged["message"] == "API token 'AutoPkg on build-mac-01' created"
 
 
+async def rest_of(lines: AsyncIterator[str]) -> list[str]:
+    """Every line until the stream ends; fails if it does not end within 10 s."""
+    found = []
+    async with asyncio.timeout(10):
+        async for line in lines:
+            found.append(line)
+    return found
+
+
+@pytest.mark.parametrize("how", ["logout", "revoke", "delete user", "demote"])
+async def test_the_stream_ends_soon_after_its_token_stops_standing(
+    admin_client: httpx.AsyncClient, live_url: str, how: str
+) -> None:
+    user = await admin_client.post(
+        "/api/admin/users",
+        json={
+            "username": "watcher",
+            "password": "watcher passphrase",
+            "role": "admin",
+            "must_change_password": False,
+        },
+    )
+    assert user.status_code == 201, user.text
+    watcher = user.json()
+    login = await admin_client.post(
+        "/api/auth/login", json={"username": "watcher", "password": "watcher passphrase"}
+    )
+    token = login.json()["token"]
+    own = {"Authorization": f"Bearer {token}"}
+    async with opened(live_url, token) as lines:
+        if how == "logout":
+            ended = await admin_client.post("/api/auth/logout", headers=own)
+        elif how == "revoke":
+            sessions = (await admin_client.get("/api/admin/tokens", headers=own)).json()
+            ids = [item["id"] for item in sessions["items"] if item["kind"] == "session"]
+            ended = await admin_client.delete(f"/api/admin/tokens/{ids[0]}", headers=own)
+        elif how == "delete user":
+            ended = await admin_client.delete(f"/api/admin/users/{watcher['id']}")
+        else:
+            ended = await admin_client.patch(
+                f"/api/admin/users/{watcher['id']}", json={"role": "read_only"}
+            )
+        assert ended.status_code in (200, 204), ended.text
+        started = time.monotonic()
+        # Events of the change itself may still arrive; then the stream says why and ends.
+        rest = await rest_of(lines)
+        assert time.monotonic() - started < 6
+    assert "event: ods.unauthorized" in rest
+
+
 async def test_last_event_id_resumes_after_the_last_event_seen(
     admin_client: httpx.AsyncClient, live_url: str
 ) -> None:

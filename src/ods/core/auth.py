@@ -77,6 +77,23 @@ async def authenticate(db: Database, raw: str) -> Principal:
     )
 
 
+async def still_valid(db: Database, principal: Principal) -> bool:
+    """Whether the token a principal came with still stands: not revoked or expired, its
+    user still there with the same role. For long requests, such as the event stream."""
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(Token.expires, User.role)
+                .join(User, User.id == Token.user_id)
+                .where(Token.id == principal.token_id)
+            )
+        ).one_or_none()
+    if row is None:
+        return False
+    expires, role = row
+    return (expires is None or expires > utcnow()) and role == principal.role.value
+
+
 def require_role(principal: Principal, role: Role) -> None:
     if principal.role.rank < role.rank:
         raise Forbidden(f"This needs the {role.value} role; you are {principal.role.value}.")

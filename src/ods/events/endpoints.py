@@ -6,17 +6,18 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
+from ods.core.auth import still_valid
 from ods.events import kinds
 from ods.events import log as event_log
 from ods.events.log import EVENT_EXAMPLE, EventFollower, EventList, EventOut
-from ods.web.deps import ContextDep, admin_router
+from ods.web.deps import ContextDep, CurrentUser, admin_router
 from ods.web.errors import ERROR_RESPONSES
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ log = logging.getLogger(__name__)
 # (`ods worker`), so there is nothing in this process to wait on.
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
+# How often a stream checks that its token still stands (logout, revocation,
+# expiry, a deleted user or a changed role end it within this long).
+RECHECK_SECONDS = 2.0
 
 router = admin_router("events")
 
@@ -78,6 +82,7 @@ async def list_event_kinds() -> kinds.EventKindList:
 async def stream_events(
     request: Request,
     context: ContextDep,
+    principal: CurrentUser,
     after: Annotated[
         int | None, Query(ge=0, description="Send the events after this id (default: only new).")
     ] = None,
@@ -97,8 +102,12 @@ async def stream_events(
         start = await event_log.last_event_id(context.db)
     stopping: threading.Event = request.app.state.stopping
     follower = EventFollower(context.db, start)
+
+    async def allowed() -> bool:
+        return await still_valid(context.db, principal)
+
     return EventStreamResponse(
-        _stream(follower, stopping),
+        _stream(follower, stopping, allowed),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
@@ -109,12 +118,20 @@ def frame(event: EventOut) -> str:
     return f"id: {event.id}\nevent: {kind}\ndata: {event.model_dump_json()}\n\n"
 
 
-async def _stream(follower: EventFollower, stopping: threading.Event) -> AsyncIterator[str]:
-    """Until the client goes (Starlette cancels this) or the server stops."""
+async def _stream(
+    follower: EventFollower, stopping: threading.Event, allowed: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[str]:
+    """Until the client goes (Starlette cancels this), the server stops, or the token no
+    longer stands."""
     yield ": connected\n\n"
-    last_sent = time.monotonic()
+    last_sent = last_checked = time.monotonic()
     while not stopping.is_set():
         try:
+            if time.monotonic() - last_checked >= RECHECK_SECONDS:
+                if not await allowed():
+                    yield "event: ods.unauthorized\ndata: {}\n\n"
+                    return
+                last_checked = time.monotonic()
             events = await follower.poll()
         except (SQLAlchemyError, OSError) as exc:
             # The client reconnects with Last-Event-ID and resumes when the database is back.

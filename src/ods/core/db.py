@@ -10,8 +10,11 @@ covers other processes (the CLI, a worker).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
@@ -23,12 +26,32 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from ods.core import platform
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def protect_sqlite_files(database: str) -> None:
+    """The database holds password hashes and encrypted secrets: owner only.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so a
+    new database is created private first; files left by an earlier version
+    are made private too.
+    """
+    if database in ("", ":memory:"):
+        return
+    path = Path(database)
+    if not path.exists() and path.parent.is_dir():
+        with contextlib.suppress(FileExistsError):
+            os.close(platform.create_private_file(path))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        platform.keep_private(path.with_name(path.name + suffix))
 
 
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        protect_sqlite_files(parsed.database or "")
         engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine

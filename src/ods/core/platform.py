@@ -222,6 +222,18 @@ def create_private_file(path: Path) -> int:
     return open_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
 
 
+def keep_private(path: Path) -> None:
+    """Make `path`, if it exists, readable by its owner only (as create_private_file).
+
+    On Windows the access list of the data dir protects it.
+    """
+    if os.name == "nt":
+        return
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_mode & 0o777 != PRIVATE_FILE_MODE:
+            path.chmod(PRIVATE_FILE_MODE)
+
+
 # Sockets
 
 # struct tcp_info (linux/tcp.h): 8 one-byte fields, then 32-bit fields;

@@ -315,6 +315,26 @@ class TestShareRequiresLogin:
         assert response.content == CONTENT
 
 
+    async def test_an_account_that_must_change_its_password_cannot_download(
+        self, admin_client: httpx.AsyncClient, app: FastAPI, published: str
+    ) -> None:
+        created = await admin_client.post(
+            "/api/admin/users",
+            json={"username": "newcomer", "password": "newcomer passphrase", "role": "read_only"},
+        )
+        assert created.status_code == 201, created.text
+        async with anonymous(app) as newcomer:
+            login = await newcomer.post(
+                "/api/auth/login",
+                json={"username": "newcomer", "password": "newcomer passphrase"},
+            )
+            assert login.json()["must_change_password"] is True
+            newcomer.headers["Authorization"] = f"Bearer {login.json()['token']}"
+            refused = await newcomer.get(f"/share/{published}")
+            assert_error(refused, 403, "password_change_required")
+            assert (await newcomer.head(f"/share/{published}")).status_code == 403
+
+
 class TestAccelRedirect:
     @pytest.fixture
     def settings(self, settings: Settings) -> Settings:

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import Receive, Scope, Send
 
 from ods.core.auth import authenticate
-from ods.core.errors import NotFound, Unauthorized
+from ods.core.errors import NotFound, PasswordChangeRequired, Unauthorized
 from ods.packages.naming import check_filename
 from ods.packages.ranges import honoured_range
 from ods.packages.views import find_public
@@ -34,7 +34,12 @@ async def share_access(
         return
     if credentials is None:
         raise Unauthorized("Downloads need a token on this server (ODS_SHARE_REQUIRES_LOGIN).")
-    await authenticate(context.db, credentials.credentials)
+    principal = await authenticate(context.db, credentials.credentials)
+    if principal.must_change_password:
+        raise PasswordChangeRequired(
+            "This account must change its password before it can download: "
+            "POST /api/auth/password with old_password and new_password."
+        )
 
 
 DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -43,6 +48,10 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
     400: {"model": ErrorBody, "description": "Not a valid package filename"},
     401: {"model": ErrorBody, "description": "No valid token (ODS_SHARE_REQUIRES_LOGIN)"},
+    403: {
+        "model": ErrorBody,
+        "description": "The account must change its password first (ODS_SHARE_REQUIRES_LOGIN)",
+    },
     404: {"model": ErrorBody, "description": "No published package of that name"},
     416: {"model": ErrorBody, "description": "Range outside the file"},
 }

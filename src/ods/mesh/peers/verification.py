@@ -9,6 +9,7 @@ are kept in the database, so a restart does not reopen replays.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -26,12 +27,22 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 
+log = logging.getLogger(__name__)
+
 NONCE_RETENTION = dt.timedelta(seconds=signing.WINDOW_SECONDS * 3)
 
 
 class SignatureRefused(OdsError):
     status_code = 401
     code = "signature_rejected"
+
+
+OUTSIDER = "Refused: this request is not signed by a server registered here."
+
+
+def _outsider(reason: str) -> SignatureRefused:
+    log.info("peer request refused: %s", reason)
+    return SignatureRefused(OUTSIDER)
 
 
 async def remember_nonce(context: Context, sender: str, nonce: str) -> None:
@@ -67,18 +78,26 @@ class VerifiedRequest:
 async def verify_peer_request(
     context: Context, headers: Mapping[str, str], method: str, target: str, body: bytes
 ) -> VerifiedRequest:
-    """The registered peer that signed this request, or SignatureRefused with the reason."""
+    """The registered peer that signed this request, or SignatureRefused.
+
+    Whoever cannot show a registered peer's signature gets one answer,
+    whatever went wrong, so outsiders learn nothing (not which iss values are
+    registered); the reason goes to the log. A signer that proved its link's
+    secret is told exactly what else is wrong (its clock, a replay).
+    """
     try:
         parsed, claimed = signing.read_signed(
             dict(headers), method=method, target=target, body=body
         )
     except signing.SignatureRejected as exc:
-        raise SignatureRefused(f"Refused: {exc}.") from None
+        raise _outsider(str(exc)) from None
     link = await link_by_iss(context, parsed.sender)
     if link is None:
-        raise SignatureRefused(f"Refused: no registered peer has iss {parsed.sender}.")
+        raise _outsider(f"no registered peer has iss {parsed.sender}")
     try:
         signing.check_signature(parsed, claimed, link.secret, own_iss=context.iss)
+    except signing.SignatureMismatch as exc:
+        raise _outsider(f"{exc} (claimed iss {parsed.sender})") from None
     except signing.SignatureRejected as exc:
         raise SignatureRefused(f"Refused: {exc}.") from None
     await remember_nonce(context, parsed.sender, parsed.nonce)

@@ -27,7 +27,11 @@ WINDOW_SECONDS = 120
 
 
 class SignatureRejected(Exception):
-    """Why a signed request was refused; the message is safe to send back."""
+    """Why a signed request was refused; the message is safe to send back to the signer."""
+
+
+class SignatureMismatch(SignatureRejected):
+    """The signature is not the one the secret makes: the signer did not prove anything."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,14 @@ def check_signature(
     own_iss: str,
     now: float | None = None,
 ) -> None:
-    """Raise SignatureRejected unless the request is for us, fresh, and signed with `secret`.
-    The nonce is checked separately, against the database."""
+    """Raise SignatureRejected unless the request is signed with `secret`, for us, and fresh.
+
+    The signature is checked first: only a signer that proved the secret learns
+    more than that it failed (SignatureMismatch). The nonce is checked
+    separately, against the database.
+    """
+    if not hmac.compare_digest(request.signature(secret), claimed):
+        raise SignatureMismatch("the signature does not match")
     if request.receiver != own_iss:
         raise SignatureRejected("the request is addressed to another server")
     skew = (time.time() if now is None else now) - request.timestamp
@@ -146,5 +156,3 @@ def check_signature(
             f"the timestamp is {abs(int(skew))} s {when} (window {WINDOW_SECONDS} s); "
             "check both servers' clocks"
         )
-    if not hmac.compare_digest(request.signature(secret), claimed):
-        raise SignatureRejected("the signature does not match")

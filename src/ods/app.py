@@ -82,6 +82,9 @@ def create_app(settings: Settings) -> FastAPI:
         version=ods.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # The console serves /docs from this server, not from a CDN; no /redoc.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.stopping = stopping
     install_error_handlers(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +245,19 @@ def test_a_read_only_user_sees_no_actions_they_cannot_take(server: OdsServer, pa
         headers={"Authorization": f"Bearer {new_token.inner_text()}"},
     )
     assert reader.json()["username"] == "console-reader"
+
+
+def test_the_api_reference_is_served_from_this_server(server: OdsServer, page: Page) -> None:
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            elsewhere.append(request.url) if not request.url.startswith(server.url) else None
+        ),
+    )
+    response = page.goto(f"{server.url}/docs")
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    expect(page.get_by_role("heading", name=re.compile("ODS admin API"))).to_be_visible()
+    expect(page.get_by_text("/api/auth/login").first).to_be_visible()
+    assert elsewhere == []

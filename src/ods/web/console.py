@@ -49,6 +49,12 @@ async def console() -> FileResponse:
     return FileResponse(WEBUI_DIR / "index.html", headers=SECURITY_HEADERS)
 
 
+@router.api_route("/docs", methods=["GET", "HEAD"])
+async def api_reference() -> FileResponse:
+    """The API reference (Swagger UI), served from this server under the console's policy."""
+    return FileResponse(WEBUI_DIR / "docs.html", headers=SECURITY_HEADERS)
+
+
 class ConsoleAssets(StaticFiles):
     """The console's modules and styles, with the console's headers."""
 

@@ -209,7 +209,7 @@ def test_a_plain_http_link_is_marked_with_what_that_means(tmp_path: Path, page: 
             )
         )
         expect(mark).to_have_attribute(
-            "title", re.compile("SHA-256 digests.*can read this traffic")
+            "title", re.compile("signed digests.*can read this traffic")
         )
         picture = page.get_by_role("region", name="Mesh")
         expect(picture.locator(".node-transport")).to_have_text("http")

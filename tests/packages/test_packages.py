@@ -9,8 +9,10 @@ import calendar
 import datetime as dt
 import hashlib
 import re
+import unicodedata
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -498,3 +500,23 @@ async def test_package_manager_can_upload_change_and_delete(
         patched = await autopkg.patch("/api/admin/packages/Auto.pkg", json={"stage": "Prod"})
         assert patched.status_code == 200
         assert (await autopkg.delete("/api/admin/packages/Auto.pkg")).status_code == 204
+
+
+async def test_the_two_spellings_of_an_accented_name_are_one_package(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    composed = unicodedata.normalize("NFC", "café.pkg")
+    decomposed = unicodedata.normalize("NFD", "café.pkg")
+    assert composed != decomposed
+    first = await uploaded(admin_client, decomposed, b"first version")
+    assert first["filename"] == composed
+    again = await upload(admin_client, composed, b"other content")
+    assert again.status_code == 409
+    listed = (await admin_client.get("/api/admin/packages")).json()["items"]
+    assert [item["filename"] for item in listed] == [composed]
+    for spelling in (composed, decomposed):
+        served = await admin_client.get(f"/share/{quote(spelling)}")
+        assert served.status_code == 200
+        assert served.content == b"first version"
+        found = await admin_client.get(f"/api/admin/packages/{quote(spelling)}")
+        assert found.json()["uuid"] == first["uuid"]

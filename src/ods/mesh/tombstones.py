@@ -33,6 +33,7 @@ from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import TombstoneCard
 from ods.packages import service
+from ods.packages.naming import normal_name
 from ods.packages.service import PROPAGATED
 from ods.server.identity import get_identity
 from ods.trust.statements import DeleteStatement, PackageStatement, Untrusted, statement_kind
@@ -136,7 +137,7 @@ class DeleteRefused(OdsError):
 def _delete_matches(statement: DeleteStatement, tombstone: TombstoneCard) -> bool:
     return (
         statement.uuid == tombstone.uuid
-        and statement.filename == tombstone.filename
+        and normal_name(statement.filename) == normal_name(tombstone.filename)
         and statement.reason == tombstone.reason
         and (tombstone.replaced_by is None or statement.replaced_by == tombstone.replaced_by)
     )
@@ -146,7 +147,7 @@ def _replacement_matches(statement: PackageStatement, tombstone: TombstoneCard) 
     return (
         tombstone.reason == "replaced"
         and statement.replaces == tombstone.uuid
-        and statement.filename == tombstone.filename
+        and normal_name(statement.filename) == normal_name(tombstone.filename)
         and (tombstone.replaced_by is None or statement.uuid == tombstone.replaced_by)
     )
 

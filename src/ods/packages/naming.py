@@ -9,8 +9,16 @@ from ods.core.errors import InvalidInput
 MAX_FILENAME_BYTES = 255
 
 
+def normal_name(name: str) -> str:
+    """One spelling for names that look alike: `café.pkg` typed as é or as e and an accent
+    (NFC and NFD) is one package."""
+    return unicodedata.normalize("NFC", name)
+
+
 def check_filename(name: str) -> str:
-    """Return the name if it is safe as one file in the share dir, else InvalidInput."""
+    """The name in its one spelling (NFC) if it is safe as one file in the share dir, else
+    InvalidInput."""
+    name = normal_name(name)
     if not name:
         raise InvalidInput("The file has no name; send it with a filename.")
     if "/" in name or "\\" in name:

@@ -88,8 +88,12 @@ async def download(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A published package. The ETag is the file's SHA1."""
-    check_filename(filename)
-    package = await find_public(context.db, filename)
+    checked = check_filename(filename)  # NFC; a name that is not safe is 400
+    package = await find_public(context.db, checked)
+    if package is None and checked != filename:
+        # A name stored as sent before names were kept NFC.
+        package = await find_public(context.db, filename)
+    filename = package.filename if package is not None else checked
     path = context.files.published(filename)
     try:
         stat = await asyncio.to_thread(os.stat, path) if package is not None else None

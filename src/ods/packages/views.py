@@ -21,6 +21,7 @@ from ods.core.models import Chunk, Package, Peer
 from ods.core.stages import Stage
 from ods.core.statuses import Status
 from ods.packages.digest import CHUNK_SIZE
+from ods.packages.naming import normal_name
 from ods.packages.progress import Downloads
 from ods.packages.schemas import ChunkOut, PackageDetail, UploadResult
 
@@ -186,7 +187,11 @@ async def find(session: AsyncSession, ref: str, *, lock: bool = False) -> Packag
         found = (await session.execute(query.where(Package.id == int(ref)))).scalar_one_or_none()
         if found is not None:
             return found
-    found = (await session.execute(query.where(Package.filename == ref))).scalar_one_or_none()
+    # Either spelling finds it: names are stored NFC, or as a version before that kept them.
+    spellings = {ref, normal_name(ref)}
+    found = (
+        await session.execute(query.where(Package.filename.in_(spellings)))
+    ).scalar_one_or_none()
     if found is None:
         raise NotFound(f"No package with id or filename {ref!r}.")
     return found

@@ -22,7 +22,7 @@ from ods.mesh.protocol.client import PeerLink
 from ods.mesh.protocol.wire import PackageManifest
 from ods.mesh.state import mesh_state
 from ods.packages.digest import CHUNK_SIZE
-from ods.packages.naming import check_filename
+from ods.packages.naming import check_filename, normal_name
 from ods.trust.statements import (
     PackageStatement,
     StageStatement,
@@ -57,8 +57,9 @@ def manifest_limit(max_size: int) -> int:
     return MANIFEST_HEAD + chunk_count(max_size) * MANIFEST_PER_CHUNK
 
 
-def check_manifest(manifest: PackageManifest, uuid: str, max_size: int) -> None:
-    """Refused unless the manifest describes `uuid` sanely and within this server's limits."""
+def check_manifest(manifest: PackageManifest, uuid: str, max_size: int) -> PackageManifest:
+    """The manifest, its filename in its one spelling (NFC); Refused unless it describes
+    `uuid` sanely and within this server's limits."""
     if manifest.uuid != uuid:
         raise Refused(f"the peer described another package ({manifest.uuid})")
     if manifest.file_size > max_size:
@@ -66,7 +67,7 @@ def check_manifest(manifest: PackageManifest, uuid: str, max_size: int) -> None:
             f"it is {manifest.file_size} bytes, over this server's limit of {max_size} bytes"
         )
     try:
-        check_filename(manifest.filename)
+        filename = check_filename(manifest.filename)
     except InvalidInput as exc:
         raise Refused(f"its filename is not acceptable: {exc.message}") from None
     if len(manifest.chunks) != chunk_count(manifest.file_size):
@@ -78,6 +79,7 @@ def check_manifest(manifest: PackageManifest, uuid: str, max_size: int) -> None:
         raise Refused("its chunks are not listed once each, in order")
     if manifest.created_ts > time.time() + FUTURE_SLACK:
         raise Refused("its creation time is in the future")
+    return manifest.model_copy(update={"filename": filename})
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,10 @@ def matches(statement: PackageStatement, manifest: PackageManifest) -> str | Non
         "replaces": manifest.replaces,
     }
     for field, value in said.items():
-        if getattr(statement, field) != value:
+        signed = getattr(statement, field)
+        if field == "filename":
+            signed = normal_name(signed)
+        if signed != value:
             return field
     if manifest.origin_iss is not None and manifest.origin_iss != statement.origin:
         return "origin_iss"

@@ -114,8 +114,7 @@ async def read_manifest(context: Context, link: PeerLink, uuid: str) -> PackageM
         manifest = answer.parse(PackageManifest, link.name, "a package description")
     except AnswerRejected as exc:
         raise Refused(exc.message) from None
-    check_manifest(manifest, uuid, max_size)
-    return manifest
+    return check_manifest(manifest, uuid, max_size)
 
 
 async def receive(

@@ -27,7 +27,7 @@ from ods.accounts.schemas import (
 )
 from ods.accounts.throttle import LoginThrottle
 from ods.core.auth import Principal, Role, hash_token
-from ods.core.db import Database
+from ods.core.db import Database, get_row
 from ods.core.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from ods.core.humanize import iso, timestamp
 from ods.core.models import Token, User, utcnow
@@ -138,7 +138,7 @@ async def list_users(db: Database) -> list[UserOut]:
 
 async def get_user(db: Database, user_id: int) -> UserOut:
     async with db.session() as session:
-        user = await session.get(User, user_id)
+        user = await get_row(session, User, user_id)
         if user is None:
             raise NotFound(f"No user with id {user_id}.")
         return user_out(user)
@@ -155,7 +155,7 @@ async def update_user(db: Database, user_id: int, body: UserUpdate, actor: str) 
         check_new_password(body.password)
         password_hash = await hash_password(body.password)
     async with db.transaction() as session:
-        user = await session.get(User, user_id)
+        user = await get_row(session, User, user_id)
         if user is None:
             raise NotFound(f"No user with id {user_id}.")
         demoted = body.role is not None and body.role != Role.ADMIN
@@ -183,7 +183,7 @@ async def delete_user(db: Database, user_id: int, principal: Principal) -> None:
     if user_id == principal.user_id:
         raise Conflict("You cannot delete your own account.")
     async with db.transaction() as session:
-        user = await session.get(User, user_id)
+        user = await get_row(session, User, user_id)
         if user is None:
             raise NotFound(f"No user with id {user_id}.")
         if user.role == Role.ADMIN.value and not await _admins_left(session, user.id):
@@ -320,7 +320,7 @@ async def list_tokens(db: Database, principal: Principal) -> list[TokenOut]:
 
 async def revoke_token(db: Database, principal: Principal, token_id: int) -> None:
     async with db.transaction() as session:
-        token = await session.get(Token, token_id)
+        token = await get_row(session, Token, token_id)
         mine = token is not None and token.user_id == principal.user_id
         if token is None or not (mine or principal.role == Role.ADMIN):
             raise NotFound(f"No token with id {token_id}.")

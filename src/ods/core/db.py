@@ -15,7 +15,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -29,6 +29,18 @@ from sqlalchemy.ext.asyncio import (
 from ods.core import platform
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The largest id a row can have on every backend (a signed 64-bit integer); a
+# larger number names no row, and drivers fail on it rather than find nothing.
+MAX_ROW_ID = 2**63 - 1
+
+M = TypeVar("M")
+
+
+async def get_row(session: AsyncSession, model: type[M], row_id: int) -> M | None:
+    """The row of `model` with this id, or None, also for ids no backend can store."""
+    if not 1 <= row_id <= MAX_ROW_ID:
+        return None
+    return await session.get(model, row_id)
 
 
 def protect_sqlite_files(database: str) -> None:

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from ods.core.auth import still_valid
+from ods.core.db import MAX_ROW_ID
 from ods.events import kinds
 from ods.events import log as event_log
 from ods.events.log import EVENT_EXAMPLE, EventFollower, EventList, EventOut
@@ -84,11 +85,16 @@ async def stream_events(
     context: ContextDep,
     principal: CurrentUser,
     after: Annotated[
-        int | None, Query(ge=0, description="Send the events after this id (default: only new).")
+        int | None,
+        Query(
+            ge=0, le=MAX_ROW_ID, description="Send the events after this id (default: only new)."
+        ),
     ] = None,
     last_event_id: Annotated[
         int | None,
-        Header(ge=0, description="Sent by a reconnecting client; wins over `after`."),
+        Header(
+            ge=0, le=MAX_ROW_ID, description="Sent by a reconnecting client; wins over `after`."
+        ),
     ] = None,
 ) -> EventStreamResponse:
     """New events as server-sent events, as they are recorded (by any process).

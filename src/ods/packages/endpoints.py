@@ -8,6 +8,7 @@ import orjson
 from fastapi import Query, Request, Response
 from starlette.requests import ClientDisconnect
 
+from ods.core.db import MAX_ROW_ID
 from ods.core.errors import InvalidInput
 from ods.core.stages import Stage
 from ods.core.statuses import Status
@@ -124,7 +125,7 @@ async def list_packages(
     status: Status | None = None,
     search: Annotated[str | None, Query(max_length=255, description="Part of a filename")] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> Response:
     """All packages (or one page with limit/offset), oldest first."""
     items, total = await views.list_packages(

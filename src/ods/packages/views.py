@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ods.core.db import Database
+from ods.core.db import MAX_ROW_ID, Database
 from ods.core.errors import NotFound
 from ods.core.humanize import iso, size_hr, timestamp
 from ods.core.models import Chunk, Package, Peer
@@ -183,7 +183,7 @@ async def find(session: AsyncSession, ref: str, *, lock: bool = False) -> Packag
     query = select(Package)
     if lock:
         query = query.with_for_update()
-    if ref.isdigit():
+    if ref.isdigit() and int(ref) <= MAX_ROW_ID:
         found = (await session.execute(query.where(Package.id == int(ref)))).scalar_one_or_none()
         if found is not None:
             return found

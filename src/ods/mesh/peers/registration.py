@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ods.core.db import get_row
 from ods.core.errors import Conflict, InvalidInput, NotFound, OdsError
 from ods.core.models import Peer, utcnow
 from ods.core.urls import server_url
@@ -305,7 +306,7 @@ async def _refuse(context: Context, registration: PeerRegistration, reason: str)
 async def unregister(context: Context, peer_id: int, actor: str) -> None:
     """Forget a peer here, and tell it to forget this server (best effort)."""
     async with context.db.session() as session:
-        peer = await session.get(Peer, peer_id)
+        peer = await get_row(session, Peer, peer_id)
         if peer is None:
             raise NotFound(f"No registered ODS with id {peer_id}.")
         link = link_of(context, peer)

@@ -40,6 +40,9 @@ CONSOLE: dict[str, str] = {
     "list_registered_ods": "Network tab, mesh picture and Registered servers",
     "register_ods": "Network tab, Register with another server",
     "unregister_ods": "Network tab, Unregister confirmation",
+    "get_trust": "Network tab, Trust card: this server's key fingerprint, policy, pinned keys",
+    "set_trust": "Network tab, Trust card, Edit policy dialog",
+    "forget_pinned_key": "Network tab, Trust card, Unpin confirmation",
     "list_users": "Users & tokens tab, Users",
     "create_user": "Users & tokens tab, Add user dialog",
     "get_user": "Users & tokens tab, Edit user dialog (loads the user)",
@@ -60,6 +63,7 @@ HELPERS = {
     "stream": "GET",
     "post": "POST",
     "upload": "POST",
+    "put": "PUT",
     "patch": "PATCH",
     "del": "DELETE",
 }

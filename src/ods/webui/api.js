@@ -1,5 +1,5 @@
 // The admin API, as the console calls it. Every call the console makes goes
-// through get/post/patch/del/upload/stream below, with the bearer token this
+// through get/post/put/patch/del/upload/stream below, with the bearer token this
 // tab holds in sessionStorage (never localStorage, never a cookie).
 
 const TOKEN_KEY = 'ods.token';
@@ -85,6 +85,7 @@ async function request(method, path, body) {
 
 export const get = (path) => request('GET', path);
 export const post = (path, body) => request('POST', path, body ?? {});
+export const put = (path, body) => request('PUT', path, body);
 export const patch = (path, body) => request('PATCH', path, body);
 export const del = (path) => request('DELETE', path);
 

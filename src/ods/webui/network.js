@@ -1,4 +1,5 @@
-// Network tab: register with another server, the mesh as a picture, the peers.
+// Network tab: register with another server, the mesh as a picture, the peers,
+// and whom this server trusts (trust.js).
 
 import { html, useContext, useState } from './vendor/htm-preact-standalone.module.js';
 import * as api from './api.js';
@@ -20,6 +21,7 @@ import {
   useMe,
   useSubmit,
 } from './ui.js';
+import { TrustCard } from './trust.js';
 
 const PEERS_SECONDS = 10;
 
@@ -52,6 +54,7 @@ export function NetworkTab() {
             on its Admin tab. Both servers then push new packages to each other.
           <//>`)}
     </section>
+    <${TrustCard} peers=${items} />
   </div>`;
 }
 

@@ -1,9 +1,10 @@
 // Packages tab: upload, the list (sort, filter, search, live download
 // progress), details with chunk digests, stage change, replace and delete.
 
-import { html, useEffect, useState } from './vendor/htm-preact-standalone.module.js';
+import { html, useContext, useEffect, useState } from './vendor/htm-preact-standalone.module.js';
 import * as api from './api.js';
 import {
+  About,
   Badge,
   Confirm,
   CopyButton,
@@ -23,6 +24,7 @@ import {
   useEvents,
   useMe,
 } from './ui.js';
+import { ServerName } from './trust.js';
 import { UploadCard, UploadProgress, useUpload } from './upload.js';
 
 const STATUSES = ['Public', 'Downloading', 'Publishing', 'Failed'];
@@ -247,6 +249,7 @@ function Details({ item, onClose }) {
         <dt>Stage</dt><dd><${StageBadge} stage=${data.stage} /></dd>
         <dt>Size</dt><dd>${data.file_size_hr} (${data.file_size.toLocaleString()} bytes)</dd>
         <dt>Created</dt><dd><${Time} iso=${data.created} /></dd>
+        <dt>Origin</dt><dd><${Origin} item=${data} /></dd>
         <dt>UUID</dt><dd><code>${data.uuid}</code></dd>
         <dt>SHA1</dt><dd class="secret"><code>${data.sha1}</code><${CopyButton} value=${data.sha1} label="Copy SHA1" /></dd>
         <dt>SHA-256</dt><dd class="secret"><code>${data.sha256}</code><${CopyButton} value=${data.sha256} label="Copy SHA-256" /></dd>
@@ -275,6 +278,21 @@ function Details({ item, onClose }) {
     </div>
     <footer class="modal-footer"><button type="button" onClick=${onClose}>Close</button></footer>
   <//>`;
+}
+
+// The server the package was uploaded to, and whether its signed statement
+// verified here (see docs/security.md).
+function Origin({ item }) {
+  const { about } = useContext(About);
+  const peers = useApi(() => api.get('/api/admin/registered_ods'), []);
+  const items = peers.data ? peers.data.items : [];
+  return html`${item.origin_iss
+      ? html`<${ServerName} iss=${item.origin_iss} about=${about} peers=${items} />`
+      : html`<span class="muted">not known</span>`}
+    <br />
+    ${item.origin_verified
+      ? html`<${Badge} kind="ok">Origin signature verified<//>`
+      : html`<${Badge} kind="warn">Not verified: received before servers signed packages<//>`}`;
 }
 
 function StageDialog({ item, onClose, onChanged }) {

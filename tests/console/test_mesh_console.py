@@ -208,9 +208,7 @@ def test_a_plain_http_link_is_marked_with_what_that_means(tmp_path: Path, page: 
                 r"http — not encrypted\s+traffic can be read on the way; tampering is still caught"
             )
         )
-        expect(mark).to_have_attribute(
-            "title", re.compile("signed digests.*can read this traffic")
-        )
+        expect(mark).to_have_attribute("title", re.compile("signed digests.*can read this traffic"))
         picture = page.get_by_role("region", name="Mesh")
         expect(picture.locator(".node-transport")).to_have_text("http")
         expect(picture.locator("figcaption")).to_contain_text(

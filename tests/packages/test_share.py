@@ -314,7 +314,6 @@ class TestShareRequiresLogin:
         assert response.status_code == 200
         assert response.content == CONTENT
 
-
     async def test_an_account_that_must_change_its_password_cannot_download(
         self, admin_client: httpx.AsyncClient, app: FastAPI, published: str
     ) -> None:

@@ -6,7 +6,6 @@ import asyncio
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from zxcvbn import zxcvbn
 
 from ods.core.errors import InvalidInput
 
@@ -51,6 +50,10 @@ def check_new_password(
         raise InvalidInput("The new password cannot be the documented first-start password.")
     if old_password is not None and new_password == old_password:
         raise InvalidInput("The new password must differ from the old one.")
+    # Imported when needed: its word lists take about 15 MiB, which a process that
+    # never sets a password should not carry.
+    from zxcvbn import zxcvbn
+
     context = [word for word in (username, "ods", "admin", "jamf") if word]
     estimate = zxcvbn(new_password[:ESTIMATED_CHARACTERS], user_inputs=context)
     if estimate["score"] < MIN_SCORE:

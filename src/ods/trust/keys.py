@@ -85,22 +85,15 @@ async def check_key(context: Context, iss: str, key: str, *, via: str | None) ->
     or if `iss` is made from a key and `key` is not that one."""
     raw = public_bytes(key)
     if iss == context.iss:
-        if key != (await signing_key(context)).public:
+        own = (await signing_key(context)).public
+        if key != own:
+            await _refused(context, iss, key, fingerprint(own), via)
             raise Untrusted("it claims to come from this server, but is not signed with its key")
         return
     if is_keyed_iss(iss) and iss_for_key(raw) != iss:
         # A server made by this version of ODS: its iss is its key's, so no other key
         # can be its, whether or not this server has seen it before.
-        async with context.db.transaction() as session:
-            await record(
-                session,
-                OriginKeyRefused(
-                    iss=iss,
-                    fingerprint=fingerprint(key),
-                    pinned_fingerprint="the key its iss is made from",
-                    via_iss=via,
-                ),
-            )
+        await _refused(context, iss, key, "the key its iss is made from", via)
         raise Untrusted(f"it is signed with key {fingerprint(key)}, which is not the key of {iss}")
     try:
         async with context.db.transaction() as session:
@@ -120,19 +113,21 @@ async def check_key(context: Context, iss: str, key: str, *, via: str | None) ->
             known = found.public_key
     if known == key:
         return
+    await _refused(context, iss, key, fingerprint(known), via)
+    raise Untrusted(
+        f"it is signed with key {fingerprint(key)}, but {fingerprint(known)} is pinned for {iss}"
+    )
+
+
+async def _refused(context: Context, iss: str, key: str, pinned: str, via: str | None) -> None:
+    """Record a `trust.key_refused` event: `key` is not the key of `iss` (`pinned` is)."""
     async with context.db.transaction() as session:
         await record(
             session,
             OriginKeyRefused(
-                iss=iss,
-                fingerprint=fingerprint(key),
-                pinned_fingerprint=fingerprint(known),
-                via_iss=via,
+                iss=iss, fingerprint=fingerprint(key), pinned_fingerprint=pinned, via_iss=via
             ),
         )
-    raise Untrusted(
-        f"it is signed with key {fingerprint(key)}, but {fingerprint(known)} is pinned for {iss}"
-    )
 
 
 async def forget_key(context: Context, iss: str) -> str | None:

@@ -91,5 +91,5 @@ async def notify_job(context: Context, job: Notify) -> None:
         await client.call("POST", "/notify", note.model_dump(mode="json", exclude_none=True))
     except OdsError as exc:
         await links.record_failure(context, link.id, exc)
-        raise
+        raise jobs.RetryLater(exc.message) from None
     await links.record_contact(context, link.id, None)

@@ -25,6 +25,7 @@ from ods.core.errors import Conflict, NotFound, OdsError
 from ods.core.humanize import timestamp
 from ods.core.models import Package, Tombstone
 from ods.core.statuses import Status
+from ods.jobs import runner as jobs
 from ods.jobs.kinds import AnnounceTombstone, Forget
 from ods.mesh.inbound import intake
 from ods.mesh.inbound.checks import record_refusal
@@ -125,7 +126,7 @@ async def forget_job(context: Context, job: Forget) -> None:
         await client.call("POST", "/forget", body)
     except OdsError as exc:
         await links.record_failure(context, link.id, exc)
-        raise
+        raise jobs.RetryLater(exc.message) from None
     await links.record_contact(context, link.id, None)
 
 

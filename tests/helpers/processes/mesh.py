@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -85,23 +86,58 @@ class Node:
             )
         assert response.status_code == 201, response.text
 
+    @property
+    def pid(self) -> int:
+        assert self.server is not None
+        return self.server.process.pid
+
+    async def about(self) -> dict[str, str]:
+        """This node's iss and registration key (its About page), and the rest of it."""
+        async with self.client() as client:
+            response = await client.get("/api/admin/about")
+        assert response.status_code == 200, response.text
+        body: dict[str, str] = response.json()
+        return body
+
+    async def events(self, kind: str) -> list[dict[str, Any]]:
+        """The node's events of one kind, newest first."""
+        async with self.client() as client:
+            response = await client.get("/api/admin/events", params={"kind": kind})
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    async def packages(self) -> list[dict[str, Any]]:
+        """Every package row of the node, in any status."""
+        async with self.client() as client:
+            response = await client.get("/api/admin/packages")
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
     async def peer_state(self, other: Node, field: str) -> object:
         """One field of this node's record of `other` in GET /api/admin/registered_ods."""
+        return (await self.peer_record(other.name))[field]
+
+    async def peer_record(self, name: str) -> dict[str, Any]:
+        """This node's record of its peer called `name` in GET /api/admin/registered_ods."""
         async with self.client() as client:
             response = await client.get("/api/admin/registered_ods")
         assert response.status_code == 200, response.text
         for item in response.json()["items"]:
-            if item["name"] == other.name:
-                return item[field]
-        raise AssertionError(f"{self.name} has no peer named {other.name}")
+            if item["name"] == name:
+                found: dict[str, Any] = item
+                return found
+        raise AssertionError(f"{self.name} has no peer named {name}")
 
-    async def upload(self, path: Path, stage: str = "Prod") -> dict[str, object]:
+    async def upload(
+        self, path: Path, stage: str = "Prod", *, replace: bool = False
+    ) -> dict[str, object]:
+        form = {"stage": stage} | ({"replace": "true"} if replace else {})
         async with self.client() as client:
             with path.open("rb") as handle:
                 response = await client.post(
-                    "/api/admin/upload",
-                    files={"file": (path.name, handle)},
-                    data={"stage": stage},
+                    "/api/admin/upload", files={"file": (path.name, handle)}, data=form
                 )
         assert response.status_code == 201, response.text
         body: dict[str, object] = response.json()

@@ -217,16 +217,21 @@ async def login(
     address: str,
     ttl: dt.timedelta,
 ) -> LoginResponse:
-    attempt = throttle.login(username, address)
-    async with db.session() as session:
-        user = await _user_by_name(session, username)
-    if not await verify_password(user.password_hash if user else None, password) or not user:
+    async with throttle.login_turn(address):
+        throttle.check_login(username, address)
+        async with db.session() as session:
+            user = await _user_by_name(session, username)
+        right = await verify_password(user.password_hash if user else None, password)
+        if right and user is not None:
+            throttle.login_succeeded(username, address)
+        else:
+            throttle.login_failed(username, address)
+    if not right or user is None:
         async with db.transaction() as session:
             await record(
                 session, catalogue.LoginFailed(username=username, address=address), actor=username
             )
         raise Unauthorized("Wrong username or password.")
-    throttle.succeeded(attempt)
     raw = new_token()
     expires = utcnow() + ttl
     async with db.transaction() as session:
@@ -255,13 +260,18 @@ async def change_password(
         user = await session.get(User, principal.user_id)
     if user is None:
         raise Unauthorized("This account no longer exists.")
-    attempt = throttle.password_check(user.id)
-    if not await verify_password(user.password_hash, old_password):
+    async with throttle.password_turn(user.id):
+        throttle.check_password(user.id)
+        right = await verify_password(user.password_hash, old_password)
+        if right:
+            throttle.password_succeeded(user.id)
+        else:
+            throttle.password_failed(user.id)
+    if not right:
         async with db.transaction() as session:
             failed = catalogue.PasswordCheckFailed(username=user.username, address=address)
             await record(session, failed, actor=principal.username)
         raise Forbidden("The old password is wrong.")
-    throttle.succeeded(attempt)
     password_hash = await hash_password(new_password)
     async with db.transaction() as session:
         stored = await session.get(User, principal.user_id)

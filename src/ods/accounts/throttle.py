@@ -1,9 +1,11 @@
 """Failed-login throttling: per username and address, per address, per account.
 
-Each try is counted before its password is checked, not after: the check
-takes a slow hash, and counting afterwards let a burst of concurrent tries
-all pass the limit together. A try that turns out right gives its count
-back. Three limits apply:
+Tries from one address are checked one at a time: a try's password check
+takes a slow hash, and checking tries side by side let a burst of
+concurrent wrong tries all pass the limit together. Queued behind each
+other, the first failures are recorded before the next try is checked, so
+the limit holds exactly, and right passwords sent at once all get in. Three
+limits apply:
 
 - a username from one address (`ODS_LOGIN_MAX_FAILURES`): guessing one
   account's password;
@@ -15,10 +17,11 @@ back. Three limits apply:
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Self
 
 from ods.core.errors import TooManyRequests
@@ -30,22 +33,15 @@ Key = tuple[str, ...]
 PRUNE_ABOVE = 10_000
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """A try counted ahead of its check: its keys and the moment it was counted."""
-
-    keys: tuple[Key, ...]
-    at: float
-
-
 class LoginThrottle:
-    """Counts tries in a sliding window; past a limit, tries get 429."""
+    """Counts failures in a sliding window; past a limit, tries get 429."""
 
     def __init__(self, max_failures: int, window_seconds: int, max_per_address: int) -> None:
         self.max_failures = max_failures
         self.max_per_address = max_per_address
         self.window = window_seconds
-        self._tries: dict[Key, deque[float]] = {}
+        self._failures: dict[Key, deque[float]] = {}
+        self._turns: dict[Key, asyncio.Lock] = {}
 
     @classmethod
     def for_context(cls, context: Context) -> Self:
@@ -57,63 +53,79 @@ class LoginThrottle:
         )
 
     def close(self) -> None:
-        self._tries.clear()
+        self._failures.clear()
+
+    @asynccontextmanager
+    async def turn(self, key: Key) -> AsyncIterator[None]:
+        """One try at a time for `key`: its check, its password hash, its outcome."""
+        lock = self._turns.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._turns.get(key) is lock:
+                del self._turns[key]
+
+    def login_turn(self, address: str) -> AbstractAsyncContextManager[None]:
+        return self.turn(("address", address))
+
+    def password_turn(self, user_id: int) -> AbstractAsyncContextManager[None]:
+        return self.turn(("password", str(user_id)))
 
     def _recent(self, key: Key, now: float) -> deque[float]:
-        tries = self._tries.setdefault(key, deque())
-        while tries and tries[0] <= now - self.window:
-            tries.popleft()
-        return tries
+        failures = self._failures.setdefault(key, deque())
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        return failures
 
-    def _reserve(self, limits: list[tuple[Key, int, str]]) -> Attempt:
-        """Refuse if any key is at its limit; else count the try on every key. No await
-        happens between the check and the count, so concurrent tries cannot slip past."""
+    def _check(self, limits: list[tuple[Key, int, str]]) -> None:
         now = time.monotonic()
         for key, limit, what in limits:
-            tries = self._recent(key, now)
-            if len(tries) >= limit:
-                retry_after = max(1, int(tries[0] + self.window - now) + 1)
+            failures = self._recent(key, now)
+            if len(failures) >= limit:
+                retry_after = max(1, int(failures[0] + self.window - now) + 1)
                 raise TooManyRequests(
                     f"Too many failed {what}; try again in {retry_after} seconds.", retry_after
                 )
-        for key, _, _ in limits:
-            self._tries[key].append(now)
-        if len(self._tries) > PRUNE_ABOVE:
-            self._prune(now)
-        return Attempt(tuple(key for key, _, _ in limits), now)
 
-    def login(self, username: str, address: str) -> Attempt:
-        """Count a login try ahead of its check, or TooManyRequests."""
-        return self._reserve(
+    def _fail(self, keys: list[Key]) -> None:
+        now = time.monotonic()
+        for key in keys:
+            self._recent(key, now).append(now)
+        if len(self._failures) > PRUNE_ABOVE:
+            self._prune(now)
+
+    @staticmethod
+    def _login_keys(username: str, address: str) -> tuple[Key, Key]:
+        return ("user", username.lower(), address), ("address", address)
+
+    def check_login(self, username: str, address: str) -> None:
+        user, everyone = self._login_keys(username, address)
+        self._check(
             [
-                (
-                    ("user", username.lower(), address),
-                    self.max_failures,
-                    f"logins for {username!r}",
-                ),
-                (("address", address), self.max_per_address, "logins from this address"),
+                (user, self.max_failures, f"logins for {username!r}"),
+                (everyone, self.max_per_address, "logins from this address"),
             ]
         )
 
-    def password_check(self, user_id: int) -> Attempt:
-        """Count a try of an account's old password ahead of its check, or TooManyRequests."""
-        return self._reserve(
-            [(("password", str(user_id)), self.max_failures, "tries of this account's password")]
-        )
+    def login_failed(self, username: str, address: str) -> None:
+        self._fail(list(self._login_keys(username, address)))
 
-    def succeeded(self, attempt: Attempt) -> None:
-        """The try was right: it does not count, and the account's own count starts over."""
-        for key in attempt.keys:
-            tries = self._tries.get(key)
-            if tries is None:
-                continue
-            if key[0] == "address":
-                with contextlib.suppress(ValueError):
-                    tries.remove(attempt.at)
-            else:
-                tries.clear()
+    def login_succeeded(self, username: str, address: str) -> None:
+        """The account's own count starts over; the address keeps what it sprayed."""
+        self._failures.pop(self._login_keys(username, address)[0], None)
+
+    def check_password(self, user_id: int) -> None:
+        key = ("password", str(user_id))
+        self._check([(key, self.max_failures, "tries of this account's password")])
+
+    def password_failed(self, user_id: int) -> None:
+        self._fail([("password", str(user_id))])
+
+    def password_succeeded(self, user_id: int) -> None:
+        self._failures.pop(("password", str(user_id)), None)
 
     def _prune(self, now: float) -> None:
-        for key in list(self._tries):
+        for key in list(self._failures):
             if not self._recent(key, now):
-                del self._tries[key]
+                del self._failures[key]

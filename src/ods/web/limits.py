@@ -35,8 +35,11 @@ class BodyRules:
     window: float  # seconds
     stall: float  # seconds without a byte
 
+    def is_upload(self, method: str, path: str) -> bool:
+        return method == "POST" and path in UPLOAD_PATHS
+
     def limit(self, method: str, path: str) -> int:
-        if method == "POST" and path in UPLOAD_PATHS:
+        if self.is_upload(method, path):
             return self.max_upload + UPLOAD_OVERHEAD
         if path.startswith("/api/auth/"):
             return AUTH_BODY
@@ -53,7 +56,15 @@ class BodyCut(Exception):
         self.message = message
 
 
-def too_large(limit: int) -> BodyCut:
+def too_large(limit: int, rules: BodyRules | None = None) -> BodyCut:
+    if rules is not None:
+        # An upload: say the limit the admin set, as the upload's own check does.
+        return BodyCut(
+            413,
+            "payload_too_large",
+            f"The upload is larger than this server accepts: {rules.max_upload} bytes "
+            "(ODS_MAX_UPLOAD_SIZE).",
+        )
     return BodyCut(413, "payload_too_large", f"The request body is over {limit} bytes.")
 
 
@@ -72,11 +83,12 @@ class RequestLimits:
             await self.app(scope, receive, send)
             return
         limit = self.rules.limit(scope["method"], scope["path"])
+        upload = self.rules if self.rules.is_upload(scope["method"], scope["path"]) else None
         declared = dict(scope["headers"]).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            await self._refuse(send, too_large(limit))
+            await self._refuse(send, too_large(limit, upload))
             return
-        body = _Body(receive, limit, self.rules, self.clock)
+        body = _Body(receive, limit, self.rules, self.clock, upload)
         started = False
 
         async def tracked_send(message: Message) -> None:
@@ -117,9 +129,15 @@ class _Body:
     """The request's receive channel, counting and timing the body as it arrives."""
 
     def __init__(
-        self, receive: Receive, limit: int, rules: BodyRules, clock: Callable[[], float]
+        self,
+        receive: Receive,
+        limit: int,
+        rules: BodyRules,
+        clock: Callable[[], float],
+        upload: BodyRules | None,
     ) -> None:
         self._receive = receive
+        self.upload = upload
         self.limit = limit
         self.rules = rules
         self.clock = clock
@@ -149,7 +167,7 @@ class _Body:
         size = len(message.get("body", b""))
         self.received += size
         if self.received > self.limit:
-            return self._cut(too_large(self.limit))
+            return self._cut(too_large(self.limit, self.upload))
         if not message.get("more_body", False):
             self.complete = True
             return message

@@ -3,5 +3,7 @@ window.SwaggerUIBundle({
   url: '/openapi.json',
   dom_id: '#swagger-ui',
   deepLinking: true,
+  // No badge from validator.swagger.io: nothing is fetched from elsewhere.
+  validatorUrl: null,
   presets: [window.SwaggerUIBundle.presets.apis],
 });

@@ -15,11 +15,40 @@ from typing import Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ods.core.auth import Role
 from ods.core.humanize import size_hr
 from ods.core.models import Package
 from ods.core.stages import Stage
 from ods.core.statuses import Status
+from ods.events.account_events import (
+    LoginFailed as LoginFailed,
+)
+from ods.events.account_events import (
+    PasswordCheckFailed as PasswordCheckFailed,
+)
+from ods.events.account_events import (
+    TokenCreated as TokenCreated,
+)
+from ods.events.account_events import (
+    TokenEvent as TokenEvent,
+)
+from ods.events.account_events import (
+    TokenRevoked as TokenRevoked,
+)
+from ods.events.account_events import (
+    UserCreated as UserCreated,
+)
+from ods.events.account_events import (
+    UserDeleted as UserDeleted,
+)
+from ods.events.account_events import (
+    UserEvent as UserEvent,
+)
+from ods.events.account_events import (
+    UserPasswordChanged as UserPasswordChanged,
+)
+from ods.events.account_events import (
+    UserUpdated as UserUpdated,
+)
 from ods.events.base import EventData
 from ods.events.trust_events import (
     OriginKeyForgotten,
@@ -314,121 +343,6 @@ class ServerUpdated(EventData):
 
     def message(self) -> str:
         return "Server settings: " + "; ".join(str(change) for change in self.changes)
-
-
-# --- users and tokens ----------------------------------------------------------
-
-
-class UserEvent(EventData):
-    """An event about one user account."""
-
-    username: str = Field(description="The user's username.")
-
-
-class UserCreated(UserEvent):
-    kind = "user.created"
-    description = "A user account was created."
-
-    role: Role = Field(description="The user's role.")
-    must_change_password: bool = Field(
-        description="Whether the user must choose a new password at the next login."
-    )
-
-    def message(self) -> str:
-        return f"User {self.username} created"
-
-
-class UserUpdated(UserEvent):
-    kind = "user.updated"
-    description = "An admin changed a user's role, password or password-change requirement."
-
-    role: Role = Field(description="The user's role, after the change.")
-    must_change_password: bool = Field(
-        description="Whether the user must choose a new password at the next login."
-    )
-    password_reset: bool = Field(
-        description="True when the admin set a new password (the user's logins ended)."
-    )
-
-    def message(self) -> str:
-        return f"User {self.username} updated"
-
-
-class UserDeleted(UserEvent):
-    kind = "user.deleted"
-    description = "A user account and its tokens were deleted."
-
-    role: Role = Field(description="The role the user had.")
-
-    def message(self) -> str:
-        return f"User {self.username} deleted"
-
-
-class UserPasswordChanged(UserEvent):
-    kind = "user.password_changed"
-    description = "A user changed their own password."
-
-    def message(self) -> str:
-        return "Password changed"
-
-
-class TokenEvent(EventData):
-    """An event about one API token or login session."""
-
-    name: str = Field(description="The token's name (empty for a login session).")
-    username: str = Field(description="The username of the token's owner.")
-
-
-class TokenCreated(TokenEvent):
-    kind = "token.created"
-    description = "A user created an API token."
-
-    expires: str | None = Field(
-        description="When the token expires (UTC, ISO 8601); null when it does not."
-    )
-
-    def message(self) -> str:
-        return f"API token {self.name!r} created"
-
-
-class TokenRevoked(TokenEvent):
-    kind = "token.revoked"
-    description = "An API token or a login session was revoked."
-
-    token_kind: Literal["api", "session"] = Field(
-        description="api for an API token, session for a login session."
-    )
-
-    def message(self) -> str:
-        return f"Token {self.name!r} revoked"
-
-
-class PasswordCheckFailed(EventData):
-    kind = "user.password_check_failed"
-    description = (
-        "Someone holding a user's token tried to change its password with a wrong old password."
-    )
-
-    username: str = Field(description="The user whose password was tried.")
-    address: str = Field(
-        description="The client's address as this server saw it; unknown when it could not tell."
-    )
-
-    def message(self) -> str:
-        return f"Wrong old password for {self.username!r} from {self.address}"
-
-
-class LoginFailed(EventData):
-    kind = "login.failed"
-    description = "A login was refused: unknown username or wrong password."
-
-    username: str = Field(description="The username that was tried.")
-    address: str = Field(
-        description="The client's address as this server saw it; unknown when it could not tell."
-    )
-
-    def message(self) -> str:
-        return f"Failed login for {self.username!r} from {self.address}"
 
 
 CATALOGUE: tuple[type[EventData], ...] = (

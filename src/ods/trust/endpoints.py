@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from fastapi import Response
-from sqlalchemy import select
 
 from ods.core.errors import NotFound
-from ods.core.humanize import iso
-from ods.core.models import Peer
 from ods.events.log import record
 from ods.events.trust_events import OriginKeyForgotten, TrustPolicyChanged
-from ods.trust.keys import forget_key, pinned_keys, signing_key
-from ods.trust.policy import get_policy, set_policy
-from ods.trust.schemas import PinnedKey, TrustOut, TrustUpdate
+from ods.trust.keys import forget_key
+from ods.trust.overview import overview
+from ods.trust.policy import set_policy
+from ods.trust.schemas import TrustOut, TrustUpdate
 from ods.trust.statements import fingerprint
 from ods.web.deps import Admin, ContextDep, admin_router
 from ods.web.errors import ErrorBody
@@ -20,37 +18,10 @@ from ods.web.errors import ErrorBody
 router = admin_router("trust")
 
 
-async def _trust(context: ContextDep) -> TrustOut:
-    policy = await get_policy(context)
-    own = await signing_key(context)
-    async with context.db.session() as session:
-        names = {
-            iss: name for iss, name in (await session.execute(select(Peer.iss, Peer.name))).all()
-        }
-    keys = [
-        PinnedKey(
-            iss=key.iss,
-            name=names.get(key.iss),
-            public_key=key.public_key,
-            fingerprint=fingerprint(key.public_key),
-            first_seen=iso(key.first_seen),
-            via_iss=key.via_iss,
-        )
-        for key in await pinned_keys(context)
-    ]
-    return TrustOut(
-        policy=policy.mode,
-        origins=list(policy.origins),
-        public_key=own.public,
-        fingerprint=fingerprint(own.public),
-        keys=keys,
-    )
-
-
 @router.get("/trust", operation_id="get_trust")
 async def get_trust(context: ContextDep) -> TrustOut:
     """Whose packages this server takes, its own signing key, and the keys it has pinned."""
-    return await _trust(context)
+    return await overview(context)
 
 
 @router.put("/trust", operation_id="set_trust")
@@ -60,7 +31,7 @@ async def put_trust(body: TrustUpdate, context: ContextDep, principal: Admin) ->
     async with context.db.transaction() as session:
         changed = TrustPolicyChanged(policy=policy.mode, origins=list(policy.origins))
         await record(session, changed, actor=principal.username)
-    return await _trust(context)
+    return await overview(context)
 
 
 @router.delete(

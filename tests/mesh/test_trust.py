@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import uuid as uuidlib
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from ods.mesh.protocol import signing
 from ods.mesh.protocol.sealing import seal
 from ods.mesh.protocol.wire import ChunkDigests, PackageManifest, PeerRegistration
 from ods.mesh.reconcile import reconcile_with
+from ods.packages import service
 from ods.packages.statements import sign_unsigned
 from ods.trust.statements import (
     DeleteStatement,
@@ -140,7 +142,7 @@ def forged_manifest(
         )
         for i in range(-(-len(data) // MIB))
     ]
-    statement = PackageStatement(
+    statement = PackageStatement.model_construct(
         origin=origin,
         uuid=manifest.uuid,
         filename=manifest.filename,
@@ -204,7 +206,10 @@ async def test_a_forged_origin_key_for_a_known_server_is_refused(
     m = await mesh.add("ods-m")
     await link_all([a, b])
     assert (await m.register_with(b)).status_code == 201
-    # b pinned a's key at registration. m offers a package "from a", signed by m.
+    # b pinned a's key at registration. m offers a package "from a", signed by m, under a
+    # uuid of the form made before uuids were bound to their origin (a bound one of m's
+    # is refused before any key is looked at).
+    monkeypatch.setattr(service, "new_bound_uuid", lambda origin: (str(uuidlib.uuid4()), None))
     data = os.urandom(2000)
     body = await uploaded(m.admin, "Payload.pkg", data)
     real = serving.manifest
@@ -383,10 +388,14 @@ async def test_holding_a_servers_key_does_not_take_over_a_registered_peer(mesh: 
     await wait_public(b, "Still.pkg")
 
 
-async def test_versions_from_before_signing_get_their_statements(mesh: Mesh) -> None:
+async def test_versions_from_before_signing_get_their_statements(
+    mesh: Mesh, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = await mesh.add("ods-a")
     b = await mesh.add("ods-b")
     await link_all([a, b])
+    # Uploads made before this version had random uuids, not bound to their origin.
+    monkeypatch.setattr(service, "new_bound_uuid", lambda origin: (str(uuidlib.uuid4()), None))
     body = await uploaded(a.admin, "Old.pkg", os.urandom(MIB + 3))
     await wait_public(b, "Old.pkg")
     assert (await a.admin.delete("/api/admin/packages/Old.pkg")).status_code == 204
@@ -417,3 +426,22 @@ async def test_versions_from_before_signing_get_their_statements(mesh: Mesh) -> 
     theirs = await package_on(b, "Older.pkg")
     assert theirs is not None
     assert (theirs["origin_iss"], theirs["origin_verified"]) == (a.context.iss, True)
+
+
+async def test_a_bound_uuid_is_never_signed_again_without_its_nonce(
+    mesh: Mesh, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A version of this release is signed with its row; should its statement be lost (a
+    restored or edited database), start-up signing leaves it unsigned and says so rather
+    than signing a statement no peer would take."""
+    a = await mesh.add("ods-a")
+    await uploaded(a.admin, "Tool.pkg", os.urandom(2000))
+    async with a.context.db.transaction() as session:
+        await session.execute(update(Package).values(statement=None))
+    assert await sign_unsigned(a.context) == 0
+    package = await package_on(a, "Tool.pkg")
+    assert package is not None
+    assert package["origin_verified"] is False
+    async with a.context.db.session() as session:
+        uuid = await session.scalar(select(Package.uuid))
+    assert f"Tool.pkg ({uuid}) has lost its signed statement" in caplog.text

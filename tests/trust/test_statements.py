@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid as uuidlib
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,8 +16,10 @@ from ods.trust.statements import (
     SignedStatement,
     StageStatement,
     Untrusted,
+    bound_uuid,
     chunk_list_digest,
     fingerprint,
+    new_bound_uuid,
     open_statement,
     public_text,
     sign,
@@ -116,3 +119,63 @@ def test_fingerprints_are_short_and_differ_by_key() -> None:
     two = public_text(Ed25519PrivateKey.generate())
     assert fingerprint(one) != fingerprint(two)
     assert len(fingerprint(one)) == 29
+
+
+OTHER = "b" * 32
+
+
+def signed_payload(key: Ed25519PrivateKey, fields: dict[str, object]) -> SignedStatement:
+    """A statement signed as a hostile server would, with no check of what it says."""
+    payload = json.dumps(package().model_dump(mode="json") | fields).encode()
+    return SignedStatement(
+        payload=base64.b64encode(payload).decode(),
+        signature=base64.b64encode(key.sign(b"ods-statement-v1\n" + payload)).decode(),
+        key=public_text(key),
+    )
+
+
+def test_a_new_uuid_is_its_origins_and_verifies_with_its_nonce() -> None:
+    uuid, nonce = new_bound_uuid(ORIGIN)
+    assert uuidlib.UUID(uuid).version == 8
+    assert bound_uuid(ORIGIN, nonce) == uuid
+    assert bound_uuid(OTHER, nonce) != uuid
+    assert new_bound_uuid(ORIGIN)[0] != uuid
+    key = Ed25519PrivateKey.generate()
+    opened = open_statement(sign(key, package(uuid=uuid, uuid_nonce=nonce)), PackageStatement)
+    assert (opened.statement.uuid, opened.statement.uuid_nonce) == (uuid, nonce)
+
+
+@pytest.mark.parametrize("claim", ["without a nonce", "with the origin's nonce", "with its own"])
+def test_another_origin_cannot_claim_a_bound_uuid(claim: str) -> None:
+    """A server that signs a statement of its own for a uuid another origin made is refused,
+    whatever nonce it shows: the uuid can only be its maker's."""
+    uuid, nonce = new_bound_uuid(ORIGIN)
+    nonces = {
+        "without a nonce": None,
+        "with the origin's nonce": nonce,
+        "with its own": new_bound_uuid(OTHER)[1],
+    }
+    squatter = Ed25519PrivateKey.generate()
+    signed = signed_payload(squatter, {"origin": OTHER, "uuid": uuid, "uuid_nonce": nonces[claim]})
+    with pytest.raises(Untrusted) as refused:
+        open_statement(signed, PackageStatement)
+    if claim == "without a nonce":
+        expected = (
+            f"uuid {uuid} is bound to its origin, but the statement does not show it is {OTHER}'s"
+        )
+    else:
+        expected = f"uuid {uuid} was not made by origin {OTHER}"
+    assert str(refused.value) == f"the statement is not a valid PackageStatement: {expected}"
+
+
+def test_the_same_uuid_in_its_32_digit_form_binds_too() -> None:
+    uuid, nonce = new_bound_uuid(ORIGIN)
+    statement = package(uuid=uuid.replace("-", ""), uuid_nonce=nonce)
+    assert statement.uuid == uuid.replace("-", "")
+
+
+def test_uuids_made_before_binding_are_taken_without_a_nonce_but_not_with_a_wrong_one() -> None:
+    legacy = str(uuidlib.uuid4())
+    assert package(uuid=legacy).uuid == legacy
+    with pytest.raises(ValueError, match="was not made by origin"):
+        package(uuid=legacy, uuid_nonce=new_bound_uuid(ORIGIN)[1])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid as uuidlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +40,7 @@ from ods.packages.upload import UploadForm, UploadParser, multipart_boundary
 from ods.packages.views import find, package_dict, upload_result
 from ods.trust.keys import SigningKey, signing_key
 from ods.trust.make import delete_statement, package_statement, stage_statement
+from ods.trust.statements import new_bound_uuid
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -67,6 +67,7 @@ async def _stage_upload(
     replace: bool,
     actor: str,
     key: SigningKey,
+    uuid_nonce: str | None,
 ) -> Package:
     """The upload's row, committed as Publishing, with this server's signed statement of it;
     an earlier version it replaces is buried, vouched for by that statement."""
@@ -98,7 +99,7 @@ async def _stage_upload(
     package.status = Status.PUBLISHING.value
     package.status_reason = None
     package.origin_iss = key.iss
-    package.statement = package_statement(key, package, digests.chunks)
+    package.statement = package_statement(key, package, digests.chunks, uuid_nonce=uuid_nonce)
     package.stage_statement = None
     if package.replaces is not None:
         await bury(session, package.replaces, form.filename, "replaced", package.statement)
@@ -119,6 +120,8 @@ async def publish_upload(
     stage: Stage,
     replace: bool,
     actor: str,
+    *,
+    uuid_nonce: str | None = None,
 ) -> UploadResult:
     """Record the staged upload, move it into the share dir, mark it Public, tell the mesh.
 
@@ -143,7 +146,7 @@ async def publish_upload(
             else:
                 unchanged = None
                 package = await _stage_upload(
-                    session, form, upload_uuid, stage, replace, actor, signer
+                    session, form, upload_uuid, stage, replace, actor, signer, uuid_nonce
                 )
                 package_id, replaced_uuid = package.id, package.replaces
     except IntegrityError:
@@ -301,10 +304,6 @@ async def recover(db: Database, files: PackageFiles) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def new_upload_uuid() -> str:
-    return str(uuidlib.uuid4())
-
-
 async def upload_package(
     context: Context,
     stream: AsyncIterator[bytes],
@@ -323,7 +322,7 @@ async def upload_package(
             f"The upload ({content_length} bytes) is larger than the limit of {max_size} bytes "
             "(ODS_MAX_UPLOAD_SIZE)."
         )
-    upload_uuid = new_upload_uuid()
+    upload_uuid, uuid_nonce = new_bound_uuid(context.iss)
 
     def check_field(name: str, value: str) -> None:
         if name == "stage":
@@ -338,4 +337,6 @@ async def upload_package(
     except BaseException:
         form.staged.unlink(missing_ok=True)
         raise
-    return await publish_upload(context, form, upload_uuid, stage or Stage.PROD, replace, actor)
+    return await publish_upload(
+        context, form, upload_uuid, stage or Stage.PROD, replace, actor, uuid_nonce=uuid_nonce
+    )

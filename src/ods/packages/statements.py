@@ -18,6 +18,7 @@ from ods.core.statuses import Status
 from ods.packages.service import PROPAGATED
 from ods.trust.keys import signing_key
 from ods.trust.make import delete_statement, package_statement
+from ods.trust.statements import uuid_binding_problem
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -40,6 +41,14 @@ async def sign_unsigned(context: Context) -> int:
             )
         ).scalars()
         for package in packages:
+            if uuid_binding_problem(package.uuid, key.iss, None) is not None:
+                # Bound uuids are only made with their statement, in one transaction.
+                log.warning(
+                    "%s (%s) has lost its signed statement; upload it again to sign it",
+                    package.filename,
+                    package.uuid,
+                )
+                continue
             chunks = (
                 await session.execute(select(Chunk).where(Chunk.package_id == package.id))
             ).scalars()

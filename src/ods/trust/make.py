@@ -29,8 +29,15 @@ class ChunkDigests(Protocol):
     def sha256(self) -> str: ...
 
 
-def package_statement(key: SigningKey, package: Package, chunks: Sequence[ChunkDigests]) -> str:
-    """This server's statement of a version uploaded here, as stored and sent."""
+def package_statement(
+    key: SigningKey,
+    package: Package,
+    chunks: Sequence[ChunkDigests],
+    *,
+    uuid_nonce: str | None = None,
+) -> str:
+    """This server's statement of a version uploaded here, as stored and sent; `uuid_nonce`
+    is what a uuid of `new_bound_uuid` was made from (versions made before have none)."""
     ordered = sorted(chunks, key=lambda chunk: chunk.index)
     return key.sign(
         PackageStatement(
@@ -45,6 +52,7 @@ def package_statement(key: SigningKey, package: Package, chunks: Sequence[ChunkD
             stage=Stage(package.stage),
             created_ts=timestamp(package.created),
             replaces=package.replaces,
+            uuid_nonce=uuid_nonce,
         )
     )
 

@@ -14,6 +14,8 @@ import base64
 import binascii
 import hashlib
 import json
+import secrets
+import uuid as uuidlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
@@ -24,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
     Encoding,
     PublicFormat,
 )
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ods.core.stages import Stage
 
@@ -35,6 +37,8 @@ ISS = r"^[0-9a-f]{32}$"
 UUID = r"^[A-Za-z0-9][A-Za-z0-9-]{0,35}$"
 SHA1 = r"^[0-9a-f]{40}$"
 SHA256 = r"^[0-9a-f]{64}$"
+NONCE = r"^[0-9a-f]{32}$"
+BOUND_UUID_VERSION = 8  # RFC 9562's version for uuids made in a form of one's own
 
 
 class Untrusted(Exception):
@@ -64,10 +68,20 @@ class PackageStatement(Statement):
     stage: Stage
     created_ts: int = Field(ge=0)
     replaces: str | None = Field(default=None, pattern=UUID)
+    uuid_nonce: str | None = Field(
+        default=None, pattern=NONCE, description="what `uuid` was made from, with `origin`"
+    )
 
     @property
     def signer(self) -> str:
         return self.origin
+
+    @model_validator(mode="after")
+    def _uuid_is_the_origins(self) -> PackageStatement:
+        problem = uuid_binding_problem(self.uuid, self.origin, self.uuid_nonce)
+        if problem is not None:
+            raise ValueError(problem)
+        return self
 
 
 class StageStatement(Statement):
@@ -121,6 +135,50 @@ class Opened(Generic[S]):
     statement: S
     key: str
     signed: SignedStatement
+
+
+def bound_uuid(origin: str, nonce: str) -> str:
+    """The uuid of a package version made by `origin`: no other origin can make the same.
+
+    It is derived from the origin's iss and a random nonce that travels in the
+    origin's statement, so a statement of another origin for this uuid never
+    verifies, whichever server sees which statement first.
+    """
+    digest = hashlib.sha256(
+        b"ods-package-uuid\n" + origin.encode("ascii") + b"\n" + bytes.fromhex(nonce)
+    )
+    value = int.from_bytes(digest.digest()[:16], "big")
+    value &= ~(0xF << 76) & ~(0xC << 60)  # RFC 9562: version in bits 48-51, variant 0b10
+    value |= (BOUND_UUID_VERSION << 76) | (0x8 << 60)
+    return str(uuidlib.UUID(int=value))
+
+
+def new_bound_uuid(origin: str) -> tuple[str, str]:
+    """A fresh uuid for a version `origin` makes, and the nonce its statement carries."""
+    nonce = secrets.token_hex(16)
+    return bound_uuid(origin, nonce), nonce
+
+
+def uuid_binding_problem(uuid: str, origin: str, nonce: str | None) -> str | None:
+    """Why `uuid` cannot be `origin`'s, or None.
+
+    Uuids of the bound form must come with the nonce they were made from; a
+    uuid of another form (versions made before uuids were bound) is taken as
+    it is, on the word of the origin that signs it first.
+    """
+    try:
+        parsed: uuidlib.UUID | None = uuidlib.UUID(uuid)
+    except ValueError:
+        parsed = None
+    if nonce is not None:
+        if parsed is None or parsed != uuidlib.UUID(bound_uuid(origin, nonce)):
+            return f"uuid {uuid} was not made by origin {origin}"
+        return None
+    if parsed is not None and parsed.version == BOUND_UUID_VERSION:
+        return (
+            f"uuid {uuid} is bound to its origin, but the statement does not show it is {origin}'s"
+        )
+    return None
 
 
 def chunk_list_digest(digests: Iterable[str]) -> str:
@@ -191,9 +249,18 @@ def open_statement(signed: SignedStatement, kind: type[S]) -> Opened[S]:
         raise Untrusted("the statement's signature does not verify") from None
     try:
         statement = kind.model_validate_json(payload)
-    except ValidationError:
-        raise Untrusted(f"the statement is not a valid {kind.__name__}") from None
+    except ValidationError as exc:
+        raise Untrusted(_invalid(kind, exc)) from None
     return Opened(statement, signed.key, signed)
+
+
+def _invalid(kind: type[Statement], exc: ValidationError) -> str:
+    """Why a signed statement does not hold as `kind`: the rule it breaks when it is one of
+    ours (the text names only validated fields), else that it is malformed."""
+    for error in exc.errors():
+        if error["type"] == "value_error":
+            return f"the statement is not a valid {kind.__name__}: {error['ctx']['error']}"
+    return f"the statement is not a valid {kind.__name__}"
 
 
 def load_private(seed: bytes) -> Ed25519PrivateKey:

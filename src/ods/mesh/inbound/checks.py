@@ -41,7 +41,12 @@ REFUSAL_QUIET_SECONDS = 3600  # the same refusal is recorded once an hour
 
 
 class Refused(Exception):
-    """This source's package will not be taken; the message says why."""
+    """This source's package will not be taken; the message says why. `filename` is the
+    package's name, when the source named it acceptably."""
+
+    def __init__(self, message: str, *, filename: str | None = None) -> None:
+        super().__init__(message)
+        self.filename = filename
 
 
 class Lacking(Refused):
@@ -60,25 +65,33 @@ def manifest_limit(max_size: int) -> int:
 def check_manifest(manifest: PackageManifest, uuid: str, max_size: int) -> PackageManifest:
     """The manifest, its filename in its one spelling (NFC); Refused unless it describes
     `uuid` sanely and within this server's limits."""
-    if manifest.uuid != uuid:
-        raise Refused(f"the peer described another package ({manifest.uuid})")
-    if manifest.file_size > max_size:
-        raise Refused(
-            f"it is {manifest.file_size} bytes, over this server's limit of {max_size} bytes"
-        )
+    filename: str | None = None
+    bad_name = ""
     try:
         filename = check_filename(manifest.filename)
     except InvalidInput as exc:
-        raise Refused(f"its filename is not acceptable: {exc.message}") from None
+        bad_name = exc.message
+
+    def refuse(reason: str) -> Refused:
+        return Refused(reason, filename=filename)
+
+    if manifest.uuid != uuid:
+        raise refuse(f"the peer described another package ({manifest.uuid})")
+    if manifest.file_size > max_size:
+        raise refuse(
+            f"it is {manifest.file_size} bytes, over this server's limit of {max_size} bytes"
+        )
+    if filename is None:
+        raise refuse(f"its filename is not acceptable: {bad_name}")
     if len(manifest.chunks) != chunk_count(manifest.file_size):
-        raise Refused(
+        raise refuse(
             f"it lists {len(manifest.chunks)} chunks; {manifest.file_size} bytes "
             f"make {chunk_count(manifest.file_size)}"
         )
     if any(chunk.index != index for index, chunk in enumerate(manifest.chunks)):
-        raise Refused("its chunks are not listed once each, in order")
+        raise refuse("its chunks are not listed once each, in order")
     if manifest.created_ts > time.time() + FUTURE_SLACK:
-        raise Refused("its creation time is in the future")
+        raise refuse("its creation time is in the future")
     return manifest.model_copy(update={"filename": filename})
 
 

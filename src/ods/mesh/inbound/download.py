@@ -173,7 +173,7 @@ async def vouched_manifest(
     except Lacking:
         raise
     except Refused as exc:
-        filename = manifest.filename if manifest is not None else None
+        filename = manifest.filename if manifest is not None else exc.filename
         await record_refusal(context, link, "package", uuid, filename, str(exc))
         raise
 

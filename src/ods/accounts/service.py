@@ -218,14 +218,12 @@ async def login(
     ttl: dt.timedelta,
 ) -> LoginResponse:
     async with throttle.login_turn(address):
-        throttle.check_login(username, address)
+        tried = await throttle.try_login(username, address)
         async with db.session() as session:
             user = await _user_by_name(session, username)
         right = await verify_password(user.password_hash if user else None, password)
         if right and user is not None:
-            throttle.login_succeeded(username, address)
-        else:
-            throttle.login_failed(username, address)
+            await throttle.login_succeeded(tried, username, address)
     if not right or user is None:
         async with db.transaction() as session:
             await record(
@@ -261,12 +259,10 @@ async def change_password(
     if user is None:
         raise Unauthorized("This account no longer exists.")
     async with throttle.password_turn(user.id):
-        throttle.check_password(user.id)
+        tried = await throttle.try_password(user.id)
         right = await verify_password(user.password_hash, old_password)
         if right:
-            throttle.password_succeeded(user.id)
-        else:
-            throttle.password_failed(user.id)
+            await throttle.password_succeeded(tried, user.id)
     if not right:
         async with db.transaction() as session:
             failed = catalogue.PasswordCheckFailed(username=user.username, address=address)

@@ -200,3 +200,18 @@ class OriginKey(Base):
     first_seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # The peer it came from: the server itself at registration, or a relay.
     via_iss: Mapped[str | None] = mapped_column(String(32))
+
+
+class LoginFailure(Base):
+    """One failed password check (or one in progress), kept for the throttle's window.
+
+    Kept in the database so that every process of a site counts the same tries. `key`
+    is a digest of what is limited (an account from an address, an address, an account's
+    password), so the table holds no usernames or addresses.
+    """
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(64), index=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger, index=True)  # wall clock, milliseconds

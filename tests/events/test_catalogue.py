@@ -71,6 +71,12 @@ SAMPLES: list[tuple[EventData, str]] = [
         ),
         "NoMAD.pkg moved from Dev to Prod (from ods-b)",
     ),
+    (
+        catalogue.PackageWithdrawn(**PACKAGE | {"stage": Stage.TEST}, server_stage=Stage.PROD),
+        "NoMAD.pkg is withdrawn here: it is at Test now, and this server takes Prod and later "
+        "stages",
+    ),
+    (catalogue.PackageRestored(**PACKAGE), "NoMAD.pkg is back at Prod and downloadable again"),
     (catalogue.PackageDeleted(**PACKAGE, reason="deleted"), "NoMAD.pkg deleted"),
     (
         catalogue.PackageDeleted(**PACKAGE, reason="replaced", peer="ods-b", peer_iss=PEER_ISS),

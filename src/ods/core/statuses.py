@@ -10,3 +10,4 @@ class Status(StrEnum):
     DOWNLOADING = "Downloading"
     PUBLIC = "Public"
     FAILED = "Failed"
+    WITHDRAWN = "Withdrawn"  # received from the mesh at a stage this server does not take

@@ -37,17 +37,19 @@ async def queue_for_peers(context: Context, payloads: Iterable[JobPayload]) -> i
 
 
 async def announce(context: Context, uuid: str, *, skip_iss: str | None = None) -> int:
-    """Queue a notification of a Public package to every peer that would take it."""
+    """Queue a notification of a package held here to every peer that would take it; after
+    a stage change, to every peer, so that those that hold it withdraw or restore it."""
     package = await published_package(context, uuid)
     stage = Stage(package.stage)
+    moved = package.stage_statement is not None
     return await queue_for_peers(
         context,
         (
             Notify(uuid=uuid, peer=link.iss)
             for link in await links.links(context)
-            if link.iss not in (skip_iss, package.origin_iss)
+            if link.iss != skip_iss
             and not link.firewalled_mode
-            and link.stage.accepts(stage)
+            and (moved or (link.iss != package.origin_iss and link.stage.accepts(stage)))
         ),
     )
 

@@ -23,9 +23,11 @@ from ods.jobs import runner as jobs
 from ods.jobs.kinds import Fetch, Reconcile
 from ods.mesh import outbound, serving, tombstones
 from ods.mesh.inbound.adopt import adopt_statements
+from ods.mesh.inbound.intake import follow_stage_change
 from ods.mesh.peers import links, registration
 from ods.mesh.protocol.client import PeerClient, PeerLink
-from ods.mesh.protocol.wire import Inventory, ServerCard
+from ods.mesh.protocol.wire import Inventory, Notification, ServerCard
+from ods.packages import withdrawal
 from ods.server.identity import get_identity
 from ods.trust.keys import check_key, signing_key
 from ods.trust.statements import Untrusted
@@ -73,6 +75,31 @@ async def inventory(context: Context) -> Inventory:
     )
 
 
+async def follow_stages(context: Context, link: PeerLink, inventory: Inventory) -> int:
+    """Take the signed stage changes of the peer's packages that this server holds at another
+    stage: a stage change missed while a server was down is repaired here. Returns how
+    many packages changed stage."""
+    offered = {card.uuid: card for card in inventory.packages if card.stage_statement}
+    if not offered:
+        return 0
+    async with context.db.session() as session:
+        held = (
+            await session.execute(
+                select(Package.uuid, Package.stage).where(Package.uuid.in_(list(offered)))
+            )
+        ).all()
+    changed = 0
+    for uuid, stage in held:
+        card = offered[uuid]
+        if card.stage.value == stage:
+            continue
+        note = Notification(uuid=uuid, stage=card.stage, stage_statement=card.stage_statement)
+        if await follow_stage_change(context, link, note):
+            await outbound.announce(context, uuid, skip_iss=link.iss)
+            changed += 1
+    return changed
+
+
 async def reconcile_with(context: Context, link: PeerLink) -> int:
     """Fetch what the peer has and this server lacks; offer it what it lacks.
 
@@ -88,6 +115,7 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
         raise jobs.RetryLater(exc.message) from None
     await tombstones.accept_all(context, link, inventory.tombstones)
     await adopt_statements(context, link, inventory.packages)
+    await follow_stages(context, link, inventory)
     me = await get_identity(context.db, context.cipher)
     wanted = [p for p in inventory.packages if me.stage.accepts(Stage(p.stage))]
     keys = []
@@ -129,6 +157,8 @@ async def reconcile_soon(context: Context, peer_iss: str) -> None:
 
 
 async def reconcile_all(context: Context) -> None:
+    # This server's own stage may have changed since the last round.
+    await withdrawal.apply_everywhere(context)
     for link in await links.links(context):
         if link.firewalled_mode:
             continue  # it cannot be reached; it polls this server instead

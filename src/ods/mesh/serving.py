@@ -4,7 +4,9 @@ After a package becomes Public here, every peer that would accept it (its
 stage is at least the peer's, and the peer is not firewalled) gets a
 `notify` job; the peer fetches the package itself. Peers read this server's
 published packages, their chunk digests and their chunks through the
-signed peer API.
+signed peer API. A package withdrawn here by its stage is still offered to
+peers (its bytes are as good as ever, and a peer at an earlier stage may
+take it); only `/share` stops serving it.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+HELD = (Status.PUBLIC.value, Status.WITHDRAWN.value)  # what peers may read from this server
+
 
 def package_card(package: Package) -> PackageCard:
     return PackageCard(
@@ -56,7 +60,7 @@ async def published_package(context: Context, uuid: str) -> Package:
     async with context.db.session() as session:
         package = (
             await session.execute(
-                select(Package).where(Package.uuid == uuid, Package.status == Status.PUBLIC.value)
+                select(Package).where(Package.uuid == uuid, Package.status.in_(HELD))
             )
         ).scalar_one_or_none()
     if package is None:
@@ -68,7 +72,7 @@ async def published_cards(context: Context) -> list[PackageCard]:
     async with context.db.session() as session:
         rows = (
             await session.execute(
-                select(Package).where(Package.status == Status.PUBLIC.value).order_by(Package.id)
+                select(Package).where(Package.status.in_(HELD)).order_by(Package.id)
             )
         ).scalars()
         return [package_card(package) for package in rows]

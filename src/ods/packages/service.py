@@ -38,6 +38,8 @@ from ods.packages.publish import insert_chunks, make_public
 from ods.packages.schemas import PackageOut, UploadResult
 from ods.packages.upload import UploadForm, UploadParser, multipart_boundary
 from ods.packages.views import find, package_dict, upload_result
+from ods.packages.withdrawal import apply_stage_rule
+from ods.server.identity import get_identity
 from ods.trust.keys import SigningKey, signing_key
 from ods.trust.make import delete_statement, package_statement, stage_statement
 from ods.trust.statements import new_bound_uuid
@@ -254,6 +256,7 @@ async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> 
     """Move a package to another stage, signed by this server; a Public one is announced,
     so peers follow."""
     key = await signing_key(context)
+    me = await get_identity(context.db, context.cipher)
     keys = []
     async with context.db.transaction() as session:
         package = await find(session, ref, lock=True)
@@ -266,7 +269,10 @@ async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> 
                 PackageStageChanged(**package_facts(package), previous_stage=Stage(previous)),
                 actor=actor,
             )
-        if package.status == Status.PUBLIC.value:
+            withdrawn_or_back = apply_stage_rule(package, me.stage, context.iss)
+            if withdrawn_or_back is not None:
+                await record(session, withdrawn_or_back, actor=actor)
+        if package.status in (Status.PUBLIC.value, Status.WITHDRAWN.value):
             keys.append(await jobs.add_job(session, AnnouncePackage(uuid=package.uuid)))
         changed = PackageOut.model_validate(package_dict(package, context.part(Downloads)))
     await jobs.dispatch(context.queue, keys)

@@ -27,7 +27,7 @@ import {
 import { ServerName } from './trust.js';
 import { UploadCard, UploadProgress, useUpload } from './upload.js';
 
-const STATUSES = ['Public', 'Downloading', 'Publishing', 'Failed'];
+const STATUSES = ['Public', 'Downloading', 'Publishing', 'Failed', 'Withdrawn'];
 const ACTIVE = new Set(['Downloading', 'Publishing']);
 const ACTIVE_POLL_MS = 1000;
 const STAGE_RANK = { Dev: 0, Test: 1, Prod: 2 };
@@ -200,6 +200,10 @@ function PackageStatus({ item }) {
       ${item.status_reason && html`<p class="small error-text">${item.status_reason}</p>`}`;
   }
   if (item.status === 'Publishing') return html`<${Badge} kind="busy">Publishing<//>`;
+  if (item.status === 'Withdrawn') {
+    return html`<${Badge} kind="neutral">Withdrawn<//>
+      ${item.status_reason && html`<p class="small">${item.status_reason}</p>`}`;
+  }
   const progress = item.progress;
   return html`<${Badge} kind="busy">Downloading<//>
     ${progress &&

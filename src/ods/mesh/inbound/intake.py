@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from ods.core.models import Package, Tombstone
 from ods.core.stages import Stage
-from ods.core.statuses import Status
 from ods.events.catalogue import PackageStageChanged, package_facts
 from ods.events.log import record
 from ods.jobs import runner as jobs
@@ -17,6 +16,8 @@ from ods.mesh import outbound
 from ods.mesh.inbound.checks import record_refusal
 from ods.mesh.protocol.client import PeerLink
 from ods.mesh.protocol.wire import Notification
+from ods.mesh.serving import HELD
+from ods.packages.withdrawal import apply_stage_rule
 from ods.server.identity import get_identity
 from ods.trust.statements import StageStatement, Untrusted
 from ods.trust.verify import stored_as, verify
@@ -73,7 +74,8 @@ async def vouched_stage(
 
 async def follow_stage_change(context: Context, link: PeerLink, note: Notification) -> bool:
     """Take a peer's new stage for a package this server has, when a trusted server signed
-    the change. True if it changed here."""
+    the change, withdrawing or restoring it by this server's stage. True if it changed here
+    (and is to be passed on)."""
     async with context.db.session() as session:
         package = (
             await session.execute(select(Package).where(Package.uuid == note.uuid))
@@ -83,6 +85,7 @@ async def follow_stage_change(context: Context, link: PeerLink, note: Notificati
     statement = await vouched_stage(context, link, note, package.stage_statement)
     if statement is None:
         return False
+    me = await get_identity(context.db, context.cipher)
     async with context.db.transaction() as session:
         package = (
             await session.execute(select(Package).where(Package.uuid == note.uuid))
@@ -100,4 +103,7 @@ async def follow_stage_change(context: Context, link: PeerLink, note: Notificati
                 peer_iss=link.iss,
             ),
         )
-        return package.status == Status.PUBLIC.value
+        withdrawn_or_back = apply_stage_rule(package, me.stage, context.iss)
+        if withdrawn_or_back is not None:
+            await record(session, withdrawn_or_back)
+        return package.status in HELD

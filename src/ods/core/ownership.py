@@ -28,16 +28,6 @@ def this_machine() -> str:
     return f"{socket.gethostname()[:120]}{namespace}"
 
 
-def pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass(frozen=True)
 class Owner:
     id: str

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.models import Job, Process, utcnow
-from ods.core.ownership import pid_exists
+from ods.core.platform import pid_exists
 from ods.jobs.status import JobStatus
 
 if TYPE_CHECKING:

@@ -177,7 +177,7 @@ async def test_a_worker_killed_mid_fetch_is_taken_over_from_its_kept_chunks(
                 workers.append(start_worker(receiver.data_dir, logs[1], **env))
                 await worker_ready(logs[1])
                 before = await chunks_done(receiver)
-                await wait_for("the fetch to go on", 10, chunks_done_at_least(receiver, before + 1))
+                await wait_for("the fetch to go on", 30, chunks_done_at_least(receiver, before + 1))
                 assert "Big.pkg" not in logs[1].read_text()
 
                 first.kill()
@@ -196,6 +196,10 @@ async def test_a_worker_killed_mid_fetch_is_taken_over_from_its_kept_chunks(
             assert "Traceback" not in worker_b
             server_log = receiver.server.output() if receiver.server else ""
             assert "took over job fetch:" in server_log or "took over job" in worker_b
+        except AssertionError:
+            for log in logs:
+                print(f"--- {log.name}\n{log.read_text(errors='replace')[-4000:]}")
+            raise
         finally:
             for worker in workers:
                 stop(worker)

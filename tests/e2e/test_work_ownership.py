@@ -145,8 +145,11 @@ async def test_a_server_and_a_worker_started_during_an_upload_leave_it_alone(
             assert "Traceback" not in text
 
 
-FETCH_MIB = 12
-RATE = 768 * 1024  # the throttled link: the fetch takes about 16 s
+FETCH_MIB = 16
+# The throttled link: slow until the kill (a minute for the whole file, however
+# long the second worker takes to start), then fast for the worker that takes over.
+SLOW = 256 * 1024
+FAST = 4 * MIB
 
 
 @pytest.mark.timeout(240)
@@ -167,7 +170,7 @@ async def test_a_worker_killed_mid_fetch_is_taken_over_from_its_kept_chunks(
         workers = [first]
         try:
             await worker_ready(logs[0])
-            async with ThrottledProxy(source.port, RATE) as link:
+            async with ThrottledProxy(source.port, SLOW) as link:
                 await receiver.register_with(source, url=link.url)
                 path = tmp_path / "Big.pkg"
                 sha256 = random_file(path, FETCH_MIB * MIB + 3)
@@ -182,6 +185,7 @@ async def test_a_worker_killed_mid_fetch_is_taken_over_from_its_kept_chunks(
 
                 first.kill()
                 first.wait(timeout=30)
+                link.bytes_per_second = FAST
                 killed_at = time.monotonic()
                 kept = await chunks_done(receiver)
                 passed_at_kill = link.passed

@@ -17,7 +17,6 @@ from ods.core.config import Settings
 from ods.core.metrics import Metrics
 from ods.events import endpoints as event_endpoints
 from ods.jobs.queue import InProcessQueue
-from ods.jobs.runner import resume_jobs
 from ods.mesh import admin_endpoints as mesh_endpoints
 from ods.mesh import peer_endpoints
 from ods.mesh.scheduler import Scheduler
@@ -68,7 +67,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             await lifecycle.start(context)
             if isinstance(context.queue, InProcessQueue):
-                await resume_jobs(context, reclaim_all_running=True)
+                await lifecycle.resume(context)
             app.state.context = context
             scheduler.start()
             yield

@@ -20,12 +20,13 @@ from ods.core.errors import ServerMisconfigured
 from ods.core.metrics import Metrics
 from ods.jobs import worker
 from ods.jobs.kinds import AnnouncePackage, AnnounceTombstone, Fetch, Forget, Notify, Reconcile
+from ods.jobs.owners import Heartbeat
 from ods.jobs.queue import ArqQueue, InProcessQueue
 from ods.jobs.registry import JobHandler, JobRegistry
 from ods.jobs.runner import run_job
-from ods.mesh import outbound, reconcile, tombstones
+from ods.mesh import outbound, reconcile, takeover, tombstones
 from ods.mesh.inbound import download
-from ods.packages.service import recover
+from ods.packages.recovery import recover
 from ods.packages.statements import sign_unsigned
 from ods.server import identity
 
@@ -63,8 +64,9 @@ def build_context(settings: Settings, metrics: Metrics | None = None) -> Context
     return context
 
 
-async def start(context: Context) -> None:
-    """Bring the database up to date, finish work a crash interrupted, clear what is left."""
+async def start(context: Context, role: str = "serve") -> None:
+    """Bring the database up to date, register this process as an owner of work, finish
+    what a stopped process left, clear what is left of it."""
     if context.db.is_sqlite:
         await migrate.upgrade(context.db.engine)
     elif not await migrate.is_current(context.db.engine):
@@ -72,9 +74,15 @@ async def start(context: Context) -> None:
     me = await identity.ensure_identity(context.db, context.cipher)
     context.iss = me.iss
     await ensure_admin(context.db, context.settings.admin_password)
-    await recover(context.db, context.files)
+    await Heartbeat(context, role).start()
+    await recover(context)
     await sign_unsigned(context)
     await download.remove_abandoned_staging(context)
+
+
+async def resume(context: Context) -> None:
+    """Queue pending jobs again, and those of processes that stopped."""
+    await takeover.resume(context)
 
 
 def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:
@@ -88,7 +96,9 @@ def build_worker(settings: Settings, *, max_jobs: int = 8) -> Worker:
     context = build_context(settings.model_copy(update={"job_concurrency": max_jobs}))
 
     async def on_start() -> None:
-        await start(context)
+        await start(context, role="worker")
+        resumed = await takeover.resume(context)
+        log.info("worker ready; %d pending job(s) queued again", resumed.queued)
 
     return worker.build_worker(
         context, settings.redis_url, run=job_runner(context), on_start=on_start, max_jobs=max_jobs

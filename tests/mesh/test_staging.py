@@ -98,7 +98,12 @@ async def test_start_up_removes_staging_no_fetch_will_resume_and_keeps_the_rest(
             # own until it is in: only its job says a fetch is under way.
             for name, job_status in (("coming", jobs.JobStatus.RUNNING), ("failed", "failed")):
                 key = await jobs.add_job(session, Fetch(uuid=uuids[name], peer="a" * 32))
-                await session.execute(update(Job).where(Job.key == key).values(status=job_status))
+                # Run by the serve process (its owner), which is alive.
+                await session.execute(
+                    update(Job)
+                    .where(Job.key == key)
+                    .values(status=job_status, owner=context.owner.id)
+                )
         for each in uuids.values():
             context.files.download(each).write_bytes(b"chunks")
 

@@ -235,6 +235,16 @@ class Settings(BaseSettings):
         description="Background jobs `ods serve` runs at once with the in-process queue.",
         ge=1,
     )
+    work_lease: int = setting(
+        30,
+        "ODS_WORK_LEASE",
+        description=(
+            "Seconds a process's hold on work in flight (uploads, jobs) lasts unless renewed; "
+            "work of a process gone this long is taken over by another."
+        ),
+        ge=3,
+        le=3600,
+    )
     fetch_parallel_chunks: int = setting(
         1,
         "ODS_FETCH_PARALLEL_CHUNKS",

@@ -10,6 +10,7 @@ closes it at the end, so nothing lives in module globals.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self, TypeVar, cast
 
@@ -20,6 +21,7 @@ from ods.core.config import Settings
 from ods.core.crypto import FieldCipher
 from ods.core.db import Database
 from ods.core.metrics import Metrics
+from ods.core.ownership import Owner
 from ods.core.storage import PackageFiles
 
 HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -55,20 +57,25 @@ class Context:
     metrics: Metrics
     # The trust store for peers over https: certifi's, or SSL_CERT_FILE / SSL_CERT_DIR.
     ssl_context: ssl.SSLContext
+    # This process, as the owner of the uploads and jobs it runs (`ods.jobs.owners`).
+    owner: Owner
     queue: JobQueue = field(init=False)
     iss: str = ""
     _parts: dict[type[Any], Any] = field(default_factory=dict)
+    # Run by `close()` once the queue is closed, before the database is: to hand work back.
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: Metrics | None = None) -> Context:
         """A context without its queue; `ods.lifecycle` adds the queue."""
         assert settings.database_url is not None
         ssl_context = httpx.create_ssl_context()
+        owner = Owner.of_this_process()
         return cls(
             settings=settings,
             db=Database(settings.database_url),
             cipher=FieldCipher(settings.database_key_bytes),
-            files=PackageFiles(settings.share_dir, settings.staging_dir),
+            files=PackageFiles(settings.share_dir, settings.staging_dir, owner.id),
             # Peers are reached directly: no proxy from the environment.
             http=httpx.AsyncClient(
                 timeout=HTTP_TIMEOUT,
@@ -78,6 +85,7 @@ class Context:
             ),
             metrics=metrics or Metrics(),
             ssl_context=ssl_context,
+            owner=owner,
         )
 
     def part(self, kind: type[P]) -> P:
@@ -89,6 +97,9 @@ class Context:
 
     async def close(self) -> None:
         await self.queue.close()
+        for hook in self.closing:
+            await hook()
+        self.closing.clear()
         await self.http.aclose()
         for part in self._parts.values():
             part.close()

@@ -146,6 +146,21 @@ class Job(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # The process running it (`Process.id`) while it is running; its lease is `updated`.
+    owner: Mapped[str | None] = mapped_column(String(96), index=True)
+
+
+class Process(Base):
+    """A running `ods serve` or `ods worker`: who owns work in flight, and its lease."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(96), primary_key=True)
+    machine: Mapped[str] = mapped_column(String(160))
+    pid: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    started: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    seen: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
 class Peer(Base):

@@ -204,6 +204,21 @@ def sync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def pid_exists(pid: int) -> bool:
+    """Whether a process with this pid runs on this machine. On Windows, signal 0 would be
+    CTRL_C_EVENT sent to the process group: there it is True, and only a lease that
+    runs out tells that a process is gone."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def make_private_dir(path: Path) -> None:
     """Create `path` and its parents; a new `path` is open to its owner only.
 

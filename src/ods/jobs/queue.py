@@ -15,6 +15,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 log = logging.getLogger(__name__)
 
 ARQ_FUNCTION = "run_job"
@@ -67,6 +69,9 @@ class InProcessQueue:
             self._running.add(task)
             try:
                 again = await self._run(key)
+            except (OSError, SQLAlchemyError) as exc:
+                # The database or the disk failed: the job's row keeps it for a later pass.
+                log.warning("job %s could not run: %s", key, str(exc).splitlines()[0])
             except Exception:
                 log.exception("job %s crashed", key)
             finally:

@@ -6,8 +6,10 @@ and enqueued after it commits. Running a job claims the row, calls its
 handler outside any transaction, and records the outcome: done, retry later
 with back-off, or failed. A job whose group (one peer's jobs) already has its
 limit running in this process is not claimed: it waits in the queue
-(`groups`). At start-up, pending work and work whose runner died is enqueued
-again.
+(`groups`). A running job's row names its owner, the process running it,
+whose lease (`owners`) is renewed while it runs; pending jobs, and running
+ones whose owner is gone, are enqueued again at start-up and by the
+scheduler, never a live process's.
 """
 
 from __future__ import annotations
@@ -15,19 +17,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from collections.abc import Iterable
-from enum import StrEnum
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from sqlalchemy import case, select, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ods.core.errors import OdsError
+from ods.core.logs import Repeats
 from ods.core.models import Job, utcnow
 from ods.jobs.groups import JobGroups
 from ods.jobs.kinds import JobPayload
+from ods.jobs.owners import lease, live_owners
 from ods.jobs.registry import JobHandler, JobRegistry
+from ods.jobs.status import JobStatus as JobStatus  # callers use jobs.JobStatus
 
 if TYPE_CHECKING:
     from ods.core.context import Context, JobQueue
@@ -35,15 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class JobStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-LEASE = dt.timedelta(minutes=5)
 MAX_BACKOFF_SECONDS = 300.0
+# Failures that are conditions of the world, not bugs: logged without a traceback.
+EXPECTED = (OdsError, OSError, SQLAlchemyError)
 
 
 class RetryLater(Exception):
@@ -170,17 +171,30 @@ async def _take(context: Context, key: str) -> Job | None:
         claimed = await session.execute(
             update(Job)
             .where(Job.key == key, Job.status == JobStatus.PENDING)
-            .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1, updated=now)
+            .values(
+                status=JobStatus.RUNNING,
+                attempts=Job.attempts + 1,
+                updated=now,
+                owner=context.owner.id,
+            )
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
         return (await session.execute(select(Job).where(Job.key == key))).scalar_one()
 
 
+def _mine(context: Context, key: str) -> Any:
+    """The job's row while this process owns it: once taken over, the new owner records
+    the outcome."""
+    return (Job.key == key) & (Job.owner == context.owner.id)
+
+
 async def _finish(context: Context, key: str, status: JobStatus, error: str | None = None) -> None:
     async with context.db.transaction() as session:
         await session.execute(
-            update(Job).where(Job.key == key).values(status=status, last_error=error)
+            update(Job)
+            .where(_mine(context, key))
+            .values(status=status, last_error=error, owner=None)
         )
 
 
@@ -200,9 +214,10 @@ async def _retry(context: Context, row: Job, reason: str, defer: float | None) -
     async with context.db.transaction() as session:
         await session.execute(
             update(Job)
-            .where(Job.key == row.key)
+            .where(_mine(context, row.key))
             .values(
                 status=JobStatus.PENDING,
+                owner=None,
                 last_error=reason,
                 run_after=utcnow() + dt.timedelta(seconds=delay),
             )
@@ -258,8 +273,13 @@ async def _claim_and_run(context: Context, registry: JobRegistry, key: str) -> N
         return
     except Exception as exc:
         reason = str(exc) or type(exc).__name__
-        if not isinstance(exc, RetryLater):
-            log.exception("job %s raised", key)
+        if isinstance(exc, EXPECTED):
+            # A peer, the database or the disk failing: one line, repeats held back.
+            context.part(Repeats).log(log, logging.WARNING, f"job {key} failed: {reason}")
+        elif not isinstance(exc, RetryLater):
+            context.part(Repeats).log(
+                log, logging.ERROR, f"job {key} raised: {exc!r}", exc_info=exc
+            )
         if row.attempts >= handler.max_attempts:
             log.warning("job %s failed after %d attempts: %s", key, row.attempts, reason)
             await _give_up(context, handler, key, payload, reason)
@@ -270,26 +290,71 @@ async def _claim_and_run(context: Context, registry: JobRegistry, key: str) -> N
     context.metrics.jobs.labels(row.kind, "done").inc()
 
 
-async def resume_jobs(context: Context, *, reclaim_all_running: bool) -> int:
-    """Enqueue pending jobs, and running ones whose runner is gone. Returns how many."""
+@dataclass(frozen=True)
+class TakenOver:
+    """A running job whose owner was gone, set pending again."""
+
+    key: str
+    kind: str
+    payload: str
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class Resumed:
+    queued: int
+    taken_over: list[TakenOver]
+
+
+async def resume_jobs(
+    context: Context,
+    on_takeover: Callable[[AsyncSession, list[TakenOver]], Awaitable[None]] | None = None,
+) -> Resumed:
+    """Enqueue pending jobs, after taking over the running ones whose owner is gone
+    (its lease ran out, or its process ended); a live process's jobs are left alone.
+    `on_takeover` records what was taken over in the same transaction."""
     now = utcnow()
+    expired = now - lease(context)
+    taken: list[TakenOver] = []
     async with context.db.transaction() as session:
-        stale = Job.status == JobStatus.RUNNING
-        if not reclaim_all_running:
-            stale = stale & (Job.updated < now - LEASE)
-        await session.execute(update(Job).where(stale).values(status=JobStatus.PENDING))
+        live = await live_owners(context, session)
+        running = (
+            await session.execute(
+                select(Job.key, Job.kind, Job.payload, Job.owner, Job.updated).where(
+                    Job.status == JobStatus.RUNNING
+                )
+            )
+        ).all()
+        for key, kind, payload, owner, updated in running:
+            if updated >= expired and not live.gone(owner, (now - updated).total_seconds()):
+                continue
+            gone = await session.execute(
+                update(Job)
+                .where(Job.key == key, Job.status == JobStatus.RUNNING, Job.owner == owner)
+                .values(
+                    status=JobStatus.PENDING,
+                    owner=None,
+                    last_error=f"taken over: {owner or 'its runner'} stopped while running it",
+                )
+            )
+            if gone.rowcount == 1:  # type: ignore[attr-defined]
+                taken.append(TakenOver(key, kind, payload, owner))
+        if taken and on_takeover is not None:
+            await on_takeover(session, taken)
         rows = (
             await session.execute(
                 select(Job.key, Job.attempts, Job.run_after).where(Job.status == JobStatus.PENDING)
             )
         ).all()
+    for item in taken:
+        log.warning("took over job %s: %s stopped while running it", item.key, item.owner)
     for key, attempts, run_after in rows:
         defer = max(0.0, (run_after - now).total_seconds())
         await context.queue.enqueue(key, attempt=attempts, defer=defer)
-    return len(rows)
+    return Resumed(queued=len(rows), taken_over=taken)
 
 
 async def touch(context: Context, key: str) -> None:
-    """Renew a long job's lease."""
+    """Renew a long job's lease (the process's heartbeat renews it too)."""
     async with context.db.transaction() as session:
-        await session.execute(update(Job).where(Job.key == key).values(updated=utcnow()))
+        await session.execute(update(Job).where(_mine(context, key)).values(updated=utcnow()))

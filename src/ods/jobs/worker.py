@@ -12,7 +12,6 @@ from arq.worker import Retry, func
 
 from ods.core.context import Context
 from ods.jobs.queue import ARQ_FUNCTION
-from ods.jobs.runner import resume_jobs
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +28,13 @@ def build_worker(
     redis_url: str,
     *,
     run: Callable[[str], Awaitable[float | None]],
-    on_start: Callable[[], Awaitable[None]],
+    on_start: Callable[[], Awaitable[None]],  # also queues the pending jobs again
     max_jobs: int = 8,
 ) -> Worker:
     """An arq worker that runs job keys with `run`, on `context` (closed when it stops)."""
 
     async def on_startup(ctx: dict[Any, Any]) -> None:
         await on_start()
-        resumed = await resume_jobs(context, reclaim_all_running=False)
-        log.info("worker ready; %d pending job(s) queued again", resumed)
 
     async def on_shutdown(ctx: dict[Any, Any]) -> None:
         await context.close()

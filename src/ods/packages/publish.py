@@ -5,7 +5,8 @@ that decides it. Then the staged file is renamed into the share dir
 (atomic, made durable), and the row is marked `Public` in a transaction of
 its own, in which the caller records its event and the jobs that tell the
 mesh; those jobs are enqueued once it commits. A crash between the steps
-is finished by `recover()` at the next start.
+is finished by `recovery` (at the next start, or by another process once
+this one's lease runs out).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ async def make_public(
     await context.files.publish(staged, filename)
     async with context.db.transaction() as session:
         package = await session.get(Package, package_id)
-        assert package is not None, "a Publishing row is only removed by recover()"
+        assert package is not None, "a Publishing row is only removed by its owner or recovery"
         package.status = Status.PUBLIC.value
         if record is not None:
             await record(session, package)

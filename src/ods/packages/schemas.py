@@ -65,7 +65,12 @@ class PackageOut(BaseModel):
     sha256: str
     stage: Stage
     status: Status
-    status_reason: str | None = Field(description="Why the package is Failed, when it is.")
+    status_reason: str | None = Field(
+        description=(
+            "Why the package is Failed, when it is; for a Downloading one whose fetch "
+            "stopped with its process, that it waits to be taken over."
+        )
+    )
     uuid: str
     progress: Progress | None = Field(
         default=None, description="While Downloading: chunks, bytes, rate and source peer."

@@ -1,4 +1,4 @@
-"""Package writes: publish an upload, delete, change stage, and recover after a crash.
+"""Package writes: publish an upload, delete, change stage (`recovery` takes over after a crash).
 
 Each write records the job that tells the mesh in its own transaction
 (`ods.jobs.kinds`); the packages feature never calls the mesh itself.
@@ -16,12 +16,16 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ods.core.db import Database
-from ods.core.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
+from ods.core.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    ServerMisconfigured,
+)
 from ods.core.models import Chunk, Package, Tombstone, utcnow
 from ods.core.stages import Stage
 from ods.core.statuses import Status
-from ods.core.storage import PackageFiles
 from ods.events.catalogue import (
     DeleteReason,
     PackageDeleted,
@@ -128,7 +132,8 @@ async def publish_upload(
     """Record the staged upload, move it into the share dir, mark it Public, tell the mesh.
 
     The row is committed as `Publishing` before the rename, so a crash at any
-    point is finished by `recover()` at the next start.
+    point is finished by `recovery`; a failure rolls the row back at once
+    (`undo_publish`).
     """
     signer = await signing_key(context)
     try:
@@ -163,8 +168,50 @@ async def publish_upload(
     announce: list[JobPayload] = [AnnouncePackage(uuid=upload_uuid)]
     if replaced_uuid is not None:
         announce.insert(0, AnnounceTombstone(uuid=replaced_uuid))
-    published = await make_public(context, package_id, form.staged, form.filename, then=announce)
+    try:
+        published = await make_public(
+            context, package_id, form.staged, form.filename, then=announce
+        )
+    except BaseException as exc:
+        # Shielded: a client that hangs up must not leave the row Publishing.
+        await asyncio.shield(undo_publish(context, package_id, form.staged, exc))
+        if isinstance(exc, OSError):
+            raise ServerMisconfigured(
+                f"{form.filename!r} could not be moved into the share dir "
+                f"({exc.strerror or exc}); fix that and upload it again."
+            ) from None
+        raise
     return upload_result(published, replaced_uuid=replaced_uuid)
+
+
+async def undo_publish(
+    context: Context, package_id: int, staged: Path, error: BaseException
+) -> None:
+    """A publish that failed after its row was written: the row leaves Publishing at once.
+
+    While the file is still staged, the version is marked Failed with the
+    reason (an upload of the same name takes a Failed version's place unasked)
+    and the staged file goes. Once it is in the share dir, `recovery` marks it
+    Public.
+    """
+    if not await asyncio.to_thread(staged.exists):
+        return
+    reason = f"Publishing failed ({error_text(error)}); upload it again."
+    try:
+        async with context.db.transaction() as session:
+            package = await session.get(Package, package_id)
+            if package is not None and package.status == Status.PUBLISHING.value:
+                package.status = Status.FAILED.value
+                package.status_reason = reason
+    finally:
+        await asyncio.to_thread(staged.unlink, True)
+    log.warning("publishing upload %s failed: %s", package_id, error_text(error))
+
+
+def error_text(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
 
 
 async def delete_package(
@@ -279,35 +326,6 @@ async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> 
     return changed
 
 
-async def recover(db: Database, files: PackageFiles) -> None:
-    """Finish publishes a crash interrupted; remove uploads that never completed.
-
-    A version published here is announced to the peers by a job recorded with
-    it; the queue takes that job up when it resumes pending work.
-    """
-    async with db.transaction() as session:
-        publishing = (
-            await session.execute(select(Package).where(Package.status == Status.PUBLISHING.value))
-        ).scalars()
-        keep: set[str] = set()
-        for package in publishing:
-            staged = files.upload(package.uuid)
-            if not staged.exists():
-                staged = files.download(package.uuid)
-            if staged.exists():
-                await files.publish(staged, package.filename)
-            if files.published(package.filename).exists():
-                package.status = Status.PUBLIC.value
-                await jobs.add_job(session, AnnouncePackage(uuid=package.uuid))
-                log.info("finished publishing %s after a restart", package.filename)
-            else:
-                package.status = Status.FAILED.value
-                package.status_reason = "The file was lost while it was being published."
-            keep.add(staged.name)
-    for leftover in files.leftover_uploads():
-        if leftover.name not in keep:
-            log.info("removing interrupted upload %s", leftover.name)
-            leftover.unlink(missing_ok=True)
 
 
 async def upload_package(

@@ -3,7 +3,8 @@
 `StallingProxy` stands for a link that goes quiet in the middle of a
 transfer: the connection stays open and nothing more arrives. `DripProxy`
 stands for a peer that keeps its transfers alive with a trickle: chunk-run
-bodies pass a byte at a time, everything else at full speed.
+bodies pass a byte at a time, everything else at full speed. `ThrottledProxy`
+stands for a slow but steady link: chunk-run bodies pass at a fixed rate.
 """
 
 from __future__ import annotations
@@ -176,3 +177,35 @@ class DripProxy(Proxy):
             writer.write(bytes(left[:1]))
             del left[:1]
             await writer.drain()
+
+
+class ThrottledProxy(Proxy):
+    """Passes chunk-run answers at `bytes_per_second`, everything else at full speed;
+    counts the chunk-run bytes it passed (`passed`)."""
+
+    def __init__(self, target_port: int, bytes_per_second: int) -> None:
+        super().__init__(target_port)
+        self.bytes_per_second = bytes_per_second
+        self.passed = 0
+
+    async def __aenter__(self) -> ThrottledProxy:
+        await super().__aenter__()
+        return self
+
+    async def _answers(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        first_request: asyncio.Future[bytes],
+    ) -> None:
+        request_line = (await first_request).partition(b"\r\n")[0]
+        if b"/chunks?" not in request_line:
+            await super()._answers(reader, writer, first_request)
+            return
+        step = max(1, self.bytes_per_second // 20)
+        with suppress(ConnectionError):
+            while data := await reader.read(step):
+                writer.write(data)
+                await writer.drain()
+                self.passed += len(data)
+                await asyncio.sleep(len(data) / self.bytes_per_second)

@@ -134,7 +134,8 @@ async def place(
                 raise jobs.RetryLater(
                     f"{link.name} describes {manifest.uuid} differently from the first source"
                 )
-            if row.status == Status.FAILED.value:
+            if row.status in (Status.FAILED.value, Status.DOWNLOADING.value):
+                # Taken up again: no longer Failed, or waiting to be taken over.
                 row.status = Status.DOWNLOADING.value
                 row.status_reason = None
             row.source_peer_id = link.id

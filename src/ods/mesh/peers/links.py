@@ -10,6 +10,7 @@ reachable again at its next answer.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ from ods.mesh.state import mesh_state
 
 if TYPE_CHECKING:
     from ods.core.context import Context
+
+log = logging.getLogger(__name__)
 
 
 CONTACT_RESOLUTION = 5.0
@@ -92,6 +95,7 @@ async def record_contact(context: Context, peer_id: int, error: str | None) -> N
                 peer.last_contact = now
             if not peer.reachable:
                 peer.reachable = True
+                log.info("peer %s is reachable again", peer.name)
                 await record(
                     session, catalogue.PeerReachable(iss=peer.iss, name=peer.name, url=peer.url)
                 )
@@ -100,6 +104,8 @@ async def record_contact(context: Context, peer_id: int, error: str | None) -> N
         peer.last_error_at = now
         if peer.reachable:
             peer.reachable = False
+            # An expected condition: one line when it starts, no traceback.
+            log.warning("peer %s is unreachable: %s", peer.name, error)
             await record(
                 session,
                 catalogue.PeerUnreachable(iss=peer.iss, name=peer.name, url=peer.url, error=error),

@@ -326,8 +326,6 @@ async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> 
     return changed
 
 
-
-
 async def upload_package(
     context: Context,
     stream: AsyncIterator[bytes],

@@ -25,7 +25,7 @@ from ods.packages import share
 from ods.server import endpoints as server_endpoints
 from ods.trust import endpoints as trust_endpoints
 from ods.web import console, health
-from ods.web.errors import install_error_handlers
+from ods.web.errors import UnexpectedErrors, install_error_handlers
 from ods.web.limits import RATE_WINDOW_SECONDS, BodyRules, RequestLimits
 from ods.web.metrics import MetricsMiddleware
 
@@ -94,6 +94,8 @@ def create_app(settings: Settings) -> FastAPI:
         stall=settings.request_stall_seconds,
     )
     app.add_middleware(RequestLimits, rules=rules)
+    # Inside the metrics, so that its 500s are counted; outside every other layer.
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     for router in ROUTERS:
         app.include_router(router)

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ods.core.errors import OdsError
 
@@ -106,11 +107,48 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=exc.headers)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(
-        500, "internal_error", "The server hit an unexpected error; it is in the server log."
-    )
+class UnexpectedErrors:
+    """Answers an unexpected exception with the 500 error body and keeps the connection open.
+
+    Starlette's own 500 handler (`ServerErrorMiddleware`) sends its answer and
+    then raises the exception again for the server to log; uvicorn, seeing an
+    exception after an answer began, closes the kept-alive connection without
+    `Connection: close`, and a client's next call on it is reset. Here the
+    exception is logged once and goes no further. Only an answer cut off half
+    way still ends the connection (by raising): the client cannot tell where
+    its body stopped.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = ended = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, ended
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                ended = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            if started and not ended:
+                raise
+            log.exception("unexpected error on %s %s", scope["method"], scope["path"])
+            if not started:
+                response = error_response(
+                    500,
+                    "internal_error",
+                    "The server hit an unexpected error; it is in the server log.",
+                )
+                await response(scope, receive, send)
 
 
 def _validation_errors_as_error_body(schema: dict[str, Any]) -> None:
@@ -133,11 +171,11 @@ def _validation_errors_as_error_body(schema: dict[str, Any]) -> None:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every error answers with ErrorBody, and the OpenAPI schema says so."""
+    """Every error answers with ErrorBody, and the OpenAPI schema says so. Unexpected
+    exceptions are answered by the `UnexpectedErrors` middleware (`create_app` adds it)."""
     app.add_exception_handler(OdsError, _ods_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)
     build_schema = app.openapi
 
     def openapi() -> dict[str, Any]:

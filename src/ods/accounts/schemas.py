@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -157,21 +158,18 @@ class TokenCreate(BaseModel):
     expires_days: int | None = Field(default=None, ge=1, le=3650)
 
 
+TOKEN_EXAMPLE: dict[str, Any] = {
+    "id": 7,
+    "name": "AutoPkg on build-mac-01",
+    "kind": "api",
+    "created": "2026-11-22T09:00:00",
+    "expires": None,
+    "last_used": None,
+}
+
+
 class TokenOut(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 7,
-                    "name": "AutoPkg on build-mac-01",
-                    "kind": "api",
-                    "created": "2026-11-22T09:00:00",
-                    "expires": None,
-                    "last_used": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [TOKEN_EXAMPLE]})
 
     id: int
     name: str
@@ -182,6 +180,12 @@ class TokenOut(BaseModel):
 
 
 class TokenCreated(TokenOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**TOKEN_EXAMPLE, "token": "ods_QnJ1c2ggeW91ciB0ZWV0aCBhZnRlciBsdW5jaA"}]
+        }
+    )
+
     token: str = Field(description="The secret; shown this once only.")
 
 

@@ -114,7 +114,9 @@ class PackageDetail(PackageOut):
 
 
 class PackageList(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"items": [PACKAGE_EXAMPLE]}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [PACKAGE_EXAMPLE], "total": 1}]}
+    )
 
     items: list[PackageOut]
     total: int = Field(description="How many packages match, across all pages.")

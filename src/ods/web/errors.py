@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ods.core.errors import OdsError
+from ods.web.openapi import restore_example_nulls
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,7 @@ def install_error_handlers(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         schema = build_schema()
         _validation_errors_as_error_body(schema)
+        restore_example_nulls(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

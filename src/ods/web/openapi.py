@@ -1,0 +1,63 @@
+"""Corrections to the OpenAPI schema FastAPI builds, so that it says exactly what the server does.
+
+FastAPI writes the schema with `exclude_none`, which also strips the `null`
+values out of the models' examples: a required nullable field (`status_reason`,
+`last_error`, `expires`) vanished from every example, and the example no longer
+matched its own schema. `restore_example_nulls` puts them back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Schema = dict[str, Any]
+
+
+def _resolve(schema: Schema, components: dict[str, Schema]) -> Schema:
+    while "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _nullable(schema: Schema) -> bool:
+    kinds = schema.get("type")
+    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds):
+        return True
+    return any(_nullable(option) for option in schema.get("anyOf", ()))
+
+
+def _object_schema(schema: Schema, components: dict[str, Schema]) -> Schema | None:
+    """The object schema a value of `schema` follows, looking through refs and `X | None`."""
+    schema = _resolve(schema, components)
+    if "properties" in schema:
+        return schema
+    options = [option for option in schema.get("anyOf", ()) if not _nullable(option)]
+    if len(options) == 1:
+        return _object_schema(options[0], components)
+    return None
+
+
+def _restore(example: Any, schema: Schema, components: dict[str, Schema]) -> None:
+    """Put back the required `null` fields FastAPI dropped from one example, at every depth."""
+    if isinstance(example, list):
+        items: Schema = _resolve(schema, components).get("items", {})
+        for item in example:
+            _restore(item, items, components)
+        return
+    shape = _object_schema(schema, components) if isinstance(example, dict) else None
+    if shape is None:
+        return
+    properties: dict[str, Schema] = shape["properties"]
+    for name in shape.get("required", ()):
+        if name not in example and name in properties and _nullable(properties[name]):
+            example[name] = None
+    for name, value in example.items():
+        if name in properties:
+            _restore(value, properties[name], components)
+
+
+def restore_example_nulls(openapi: Schema) -> None:
+    components: dict[str, Schema] = openapi.get("components", {}).get("schemas", {})
+    for schema in components.values():
+        for example in schema.get("examples", ()):
+            _restore(example, schema, components)

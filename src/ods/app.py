@@ -28,6 +28,7 @@ from ods.web import console, health
 from ods.web.errors import UnexpectedErrors, install_error_handlers
 from ods.web.limits import RATE_WINDOW_SECONDS, BodyRules, RequestLimits
 from ods.web.metrics import MetricsMiddleware
+from ods.web.openapi import install_schema_corrections
 
 # Every router of the app, in the order of the API reference.
 ROUTERS = (
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.stopping = stopping
     install_error_handlers(app)
+    install_schema_corrections(app, share_requires_login=settings.share_requires_login)
     rules = BodyRules(
         max_upload=settings.max_upload_size,
         min_rate=settings.request_min_rate,

@@ -19,6 +19,7 @@ from ods.mesh.protocol.wire import (
     Inventory,
     Notification,
     PackageManifest,
+    PeerRegistration,
     RegistrationAnswer,
     ServerCard,
     TombstoneCard,
@@ -55,7 +56,10 @@ router = APIRouter(
     prefix=PEER_API,
     tags=["peer"],
     route_class=SignedAnswerRoute,
-    responses={401: {"model": ErrorBody, "description": "Signature refused, with the reason"}},
+    responses={
+        400: {"model": ErrorBody, "description": "A value this server refuses, with the reason"},
+        401: {"model": ErrorBody, "description": "Signature refused, with the reason"},
+    },
 )
 
 
@@ -80,9 +84,18 @@ async def signed_peer(request: Request, context: ContextDep) -> PeerLink:
 SignedPeer = Annotated[PeerLink, Depends(signed_peer)]
 
 
-@router.post("/register", operation_id="peer_register", status_code=201)
-async def accept_registration(request: Request, context: ContextDep) -> RegistrationAnswer:
+@router.post(
+    "/register",
+    operation_id="peer_register",
+    status_code=201,
+    responses={409: {"model": ErrorBody, "description": "Registered already under another link"}},
+)
+async def accept_registration(
+    card: PeerRegistration, request: Request, context: ContextDep
+) -> RegistrationAnswer:
     """Another ODS registers with this one (sealed link secret, signed with it)."""
+    # `card` puts the body in the schema and refuses a malformed one (422); the
+    # signature covers the bytes as sent, so the service reads those.
     body = await request.body()
     answer, request.state.answer_key = await registration.accept_registration(
         context, request.headers, signed_target(request), body
@@ -97,7 +110,13 @@ async def accept_unregistration(peer: SignedPeer, context: ContextDep) -> Respon
     return Response(status_code=204)
 
 
-@router.post("/notify", operation_id="peer_notify", status_code=202)
+@router.post(
+    "/notify",
+    operation_id="peer_notify",
+    status_code=202,
+    response_class=Response,
+    responses={202: {"description": "Accepted; the fetch, if any, is queued. No body."}},
+)
 async def notify(body: Notification, peer: SignedPeer, context: ContextDep) -> Response:
     """A package version is available at the sender; fetch it unless it is known here."""
     await intake.accept_notification(context, peer, body)
@@ -108,7 +127,12 @@ async def notify(body: Notification, peer: SignedPeer, context: ContextDep) -> R
     "/forget",
     operation_id="peer_forget",
     status_code=202,
-    responses={409: {"model": ErrorBody, "description": "The version is being published here"}},
+    response_class=Response,
+    responses={
+        202: {"description": "Accepted; the version is gone here or never taken. No body."},
+        403: {"model": ErrorBody, "description": "The signed delete does not verify"},
+        409: {"model": ErrorBody, "description": "The version is being published here"},
+    },
 )
 async def forget(body: TombstoneCard, peer: SignedPeer, context: ContextDep) -> Response:
     """A package version was deleted or replaced: remove it here too, and pass it on."""

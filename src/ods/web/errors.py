@@ -14,12 +14,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ods.core.errors import OdsError
-from ods.web.openapi import restore_example_nulls
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +100,32 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_input", message, details)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def allowed_methods(request: Request) -> str:
+    """Every method of every route at the request's path. Starlette's 405 names only the
+    methods of the first route that matched the path, though one path (GET and POST
+    /api/admin/packages) is often served by several routes."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        if (
+            route.methods
+            and route.path
+            and compile_path(route.path)[0].match(request.scope["path"])
+        ):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and message == "Not Found":
         message = "No such path. The API is described at /openapi.json."
-    return error_response(exc.status_code, code, message, headers=exc.headers)
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+        message = f"{request.method} is not allowed here; this path takes {headers['Allow']}."
+    return error_response(exc.status_code, code, message, headers=headers)
 
 
 class UnexpectedErrors:
@@ -182,7 +202,6 @@ def install_error_handlers(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         schema = build_schema()
         _validation_errors_as_error_body(schema)
-        restore_example_nulls(schema)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -4,11 +4,17 @@ FastAPI writes the schema with `exclude_none`, which also strips the `null`
 values out of the models' examples: a required nullable field (`status_reason`,
 `last_error`, `expires`) vanished from every example, and the example no longer
 matched its own schema. `restore_example_nulls` puts them back.
+
+`/share` asks for a token only when `ODS_SHARE_REQUIRES_LOGIN` is on; the
+schema says so only then, and otherwise lists neither the token nor the
+401/403 that only that setting brings.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from fastapi import FastAPI
 
 Schema = dict[str, Any]
 
@@ -61,3 +67,32 @@ def restore_example_nulls(openapi: Schema) -> None:
     for schema in components.values():
         for example in schema.get("examples", ()):
             _restore(example, schema, components)
+
+
+SHARE_PREFIX = "/share/"
+LOGIN_ONLY = ("401", "403")
+
+
+def describe_share_access(openapi: Schema, requires_login: bool) -> None:
+    if requires_login:
+        return
+    for path, item in openapi.get("paths", {}).items():
+        if not path.startswith(SHARE_PREFIX):
+            continue
+        for operation in item.values():
+            operation.pop("security", None)
+            for status in LOGIN_ONLY:
+                operation.get("responses", {}).pop(status, None)
+
+
+def install_schema_corrections(app: FastAPI, *, share_requires_login: bool) -> None:
+    """Wrap `app.openapi` so that every schema it serves has the corrections above."""
+    build = app.openapi
+
+    def openapi() -> Schema:
+        schema = build()
+        restore_example_nulls(schema)
+        describe_share_access(schema, share_requires_login)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

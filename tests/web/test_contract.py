@@ -72,3 +72,24 @@ def test_every_peer_operation_documents_its_refusals(tmp_path: Path) -> None:
         "$ref": "#/components/schemas/PeerRegistration"
     }
     assert "409" in register["responses"]
+
+
+def test_every_password_being_set_says_its_minimum_length(tmp_path: Path) -> None:
+    schemas = openapi(tmp_path)["components"]["schemas"]
+    for model, field in [
+        ("PasswordChange", "new_password"),
+        ("UserCreate", "password"),
+        ("UserUpdate", "password"),
+    ]:
+        shown = schemas[model]["properties"][field]
+        strings = [shown, *shown.get("anyOf", ())]
+        lengths = [option.get("minLength") for option in strings if option.get("type") == "string"]
+        assert lengths == [8], f"{model}.{field}: {shown}"
+
+
+def test_the_upload_schema_types_replace_as_a_boolean(tmp_path: Path) -> None:
+    upload = openapi(tmp_path)["paths"]["/api/admin/upload"]["post"]
+    form = upload["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["replace"]["type"] == "boolean"
+    query = next(p for p in upload["parameters"] if p["name"] == "replace")
+    assert query["schema"]["type"] == "boolean"

@@ -2,6 +2,7 @@
 
     OdsError                      400 bad_request
     ├── InvalidInput              400 invalid_input
+    │   └── InvalidField          422 invalid_input
     ├── Unauthorized              401 unauthorized
     ├── Forbidden                 403 forbidden
     │   └── PasswordChangeRequired 403 password_change_required
@@ -42,6 +43,19 @@ class OdsError(Exception):
 
 class InvalidInput(OdsError):
     code = "invalid_input"
+
+
+class InvalidField(InvalidInput):
+    """A field whose value does not match the schema, where the framework cannot check it
+    (a multipart form read as it streams): 422, as the framework's own checks answer."""
+
+    status_code = 422
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(
+            f"Invalid request: {field}: {problem}.",
+            details=[{"field": field, "problem": problem}],
+        )
 
 
 class Unauthorized(OdsError):

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Query, Request, Response
+from pydantic import BeforeValidator
 from starlette.requests import ClientDisconnect
 
 from ods.core.db import MAX_ROW_ID
-from ods.core.errors import InvalidInput
+from ods.core.errors import InvalidField, InvalidInput
 from ods.core.stages import Stage
 from ods.core.statuses import Status
 from ods.packages import service, views
@@ -30,7 +31,11 @@ UPLOAD_BODY: dict[str, Any] = {
                     "properties": {
                         "file": {"type": "string", "format": "binary"},
                         "stage": {"type": "string", "enum": ["Dev", "Test", "Prod"]},
-                        "replace": {"type": "boolean", "default": False},
+                        "replace": {
+                            "type": "boolean",
+                            "default": False,
+                            "description": "true or false",
+                        },
                     },
                 },
                 "example": {"file": "NoMAD.pkg", "stage": "Prod"},
@@ -72,8 +77,21 @@ async def _upload(
 StageQuery = Annotated[
     Stage | None, Query(description="Stage, if not sent as a form field. Default Prod.")
 ]
+
+
+def _query_flag(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return service.true_or_false(value)
+        except InvalidField:
+            raise ValueError("must be true or false") from None
+    return value
+
+
 ReplaceQuery = Annotated[
-    bool, Query(description="Replace an existing package of the same filename.")
+    bool,
+    BeforeValidator(_query_flag),
+    Query(description="Replace an existing package of the same filename: true or false."),
 ]
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.errors import (
     Conflict,
+    InvalidField,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -61,8 +62,12 @@ def parse_stage(value: str) -> Stage:
         raise InvalidInput(f"Unknown stage {value!r}; use Dev, Test or Prod.") from None
 
 
-def is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+def true_or_false(value: str) -> bool:
+    """`replace` as the schema types it, a boolean: `true` or `false` in any case."""
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise InvalidField("replace", f"must be true or false, not {value[:40]!r}")
+    return lowered == "true"
 
 
 async def _stage_upload(
@@ -349,13 +354,16 @@ async def upload_package(
     def check_field(name: str, value: str) -> None:
         if name == "stage":
             parse_stage(value)
+        elif name == "replace":
+            true_or_false(value)
 
     parser = UploadParser(boundary, lambda: files.upload(upload_uuid), max_size, check_field)
     form = await parser.feed(stream)
     try:
         if "stage" in form.fields:
             stage = parse_stage(form.fields["stage"])
-        replace = replace or is_true(form.fields.get("replace"))
+        if "replace" in form.fields:
+            replace = replace or true_or_false(form.fields["replace"])
     except BaseException:
         form.staged.unlink(missing_ok=True)
         raise

@@ -57,6 +57,13 @@ class ServerCard(BaseModel):
 class PeerRegistration(ServerCard):
     """`POST /api/ods/register`: the registering server's card and the sealed link secret."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [CARD_EXAMPLE | {"sealed_secret": "bm9uY2UxMjM0NTY3ODkwYWJjZGVmc2VhbGVk"}]
+        },
+    )
+
     sealed_secret: str = Field(max_length=200)
     link_proof: str | None = Field(
         default=None,

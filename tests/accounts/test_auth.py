@@ -238,3 +238,19 @@ async def test_password_change_ends_other_sessions_but_keeps_this_one_and_api_to
     assert_error(gone, 401, "unauthorized")
     kept = await admin_client.get("/api/admin/about", headers=bearer(api_token))
     assert kept.status_code == 200
+
+
+@pytest.mark.parametrize("length", [73, 1024])
+async def test_a_long_passphrase_is_checked_not_a_server_error(
+    client: httpx.AsyncClient, length: int
+) -> None:
+    # The strength estimate refuses more than 72 characters; the schema allows 1024.
+    token = await login(client, "admin", "ods1234!")
+    words = "correct horse battery staple lantern quarry "
+    new_password = (words * (length // len(words) + 1))[:length]
+    response = await client.post(
+        "/api/auth/password",
+        json={"old_password": "ods1234!", "new_password": new_password},
+        headers=bearer(token),
+    )
+    assert response.status_code == 204, response.text

@@ -14,7 +14,9 @@ MIN_LENGTH = 8
 # zxcvbn's score: 3 is "safely unguessable" (more than 10^8 guesses), what a
 # password needs to hold up even if a copy of the database is stolen.
 MIN_SCORE = 3
-ESTIMATED_CHARACTERS = 100  # the estimate looks at this many; its cost grows with length
+# The estimate looks at this many characters: its cost grows with length, and
+# zxcvbn refuses (ValueError) anything longer than 72.
+ESTIMATED_CHARACTERS = 72
 
 _hasher = PasswordHasher()
 # Verified against when a user does not exist, so timing does not reveal usernames.

@@ -93,3 +93,23 @@ def test_the_upload_schema_types_replace_as_a_boolean(tmp_path: Path) -> None:
     assert form["properties"]["replace"]["type"] == "boolean"
     query = next(p for p in upload["parameters"] if p["name"] == "replace")
     assert query["schema"]["type"] == "boolean"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/api/admin/users",
+            {"username": "bob", "password": "a long test passphrase", "must_change_password": 0},
+            "must_change_password",
+        ),
+        ("/api/admin/tokens", {"name": "ci", "expires_days": "365"}, "expires_days"),
+        ("/api/admin/users", {"username": "bob", "password": 12345678901}, "password"),
+    ],
+)
+async def test_a_json_value_of_another_type_is_refused_not_coerced(
+    admin_client: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
+) -> None:
+    response = await admin_client.post(path, json=body)
+    details = assert_error(response, 422, "invalid_input")["details"]
+    assert [detail["field"] for detail in details] == [field]

@@ -1,4 +1,8 @@
-"""Request and response bodies for auth, users and API tokens."""
+"""Request and response bodies for auth, users and API tokens.
+
+Booleans and numbers in request bodies are strict: `0` for false or `"365"` for
+365 is refused with 422, as the schema says, not coerced.
+"""
 
 from __future__ import annotations
 
@@ -148,7 +152,7 @@ class UserCreate(BaseModel):
     username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: NewPassword
     role: Role = Role.READ_ONLY
-    must_change_password: bool = True
+    must_change_password: bool = Field(default=True, strict=True)
 
 
 class UserUpdate(BaseModel):
@@ -159,7 +163,7 @@ class UserUpdate(BaseModel):
 
     role: Role | None = None
     password: NewPassword | None = None
-    must_change_password: bool | None = None
+    must_change_password: bool | None = Field(default=None, strict=True)
 
 
 class TokenCreate(BaseModel):
@@ -169,7 +173,7 @@ class TokenCreate(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=255)
-    expires_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_days: int | None = Field(default=None, ge=1, le=3650, strict=True)
 
 
 TOKEN_EXAMPLE: dict[str, Any] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ods.accounts.passwords import MIN_LENGTH
 from ods.core.auth import Role
@@ -166,6 +166,13 @@ class UserUpdate(BaseModel):
     must_change_password: bool | None = Field(default=None, strict=True)
 
 
+def _not_text(value: object) -> object:
+    """An integer as JSON has it (365 or 365.0), not "365" or true."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a number")
+    return value
+
+
 class TokenCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -173,7 +180,9 @@ class TokenCreate(BaseModel):
     )
 
     name: str = Field(min_length=1, max_length=255)
-    expires_days: int | None = Field(default=None, ge=1, le=3650, strict=True)
+    expires_days: Annotated[int | None, BeforeValidator(_not_text)] = Field(
+        default=None, ge=1, le=3650
+    )
 
 
 TOKEN_EXAMPLE: dict[str, Any] = {

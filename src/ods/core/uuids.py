@@ -14,6 +14,9 @@ from __future__ import annotations
 import re
 import uuid
 
+# How ODS stores a uuid: a fast path for the package list, which shows thousands.
+STORED_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
 # The two spellings a client may send: hex, or dashed 8-4-4-4-12 (either case).
 CLIENT_UUID = re.compile(
     r"[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
@@ -26,6 +29,8 @@ def public_uuid(value: str) -> str:
     A value that is not a uuid (a peer may name a version otherwise) is shown
     as it is.
     """
+    if STORED_UUID.fullmatch(value) is not None:
+        return value.replace("-", "")
     try:
         return uuid.UUID(value).hex
     except ValueError:

@@ -31,10 +31,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ods.core.crypto import iss_for_key
+from ods.core.uuids import public_uuid
 from ods.mesh.protocol.wire import PackageManifest
 from ods.trust.statements import DeleteStatement, fingerprint, public_bytes, public_text, sign
 from tests.helpers.manifests import SHELL_SCRIPT, manifest_of
-from tests.helpers.packages import MIB
+from tests.helpers.packages import MIB, stored_uuid
 from tests.helpers.processes.hostile_peer import HostilePeer, hostile_peer
 from tests.helpers.processes.memory import MemoryWatch
 from tests.helpers.processes.mesh import Node, mesh_of, random_file
@@ -116,7 +117,10 @@ async def test_rewritten_manifests_are_refused_and_the_package_arrives_once_the_
                 last_error_with(a, "ods-1", "altered or replayed"),
             )
             uuid = str((await b.package("Tool.pkg") or {})["uuid"])
-            assert f"the answer to /packages/{uuid} is not signed by ods-1 {NOT_SIGNED}" in error
+            assert (
+                f"the answer to /packages/{stored_uuid(uuid)} is not signed by ods-1 {NOT_SIGNED}"
+                in error
+            )
             assert rewrite.rewritten >= 1
             assert await a.packages() == []
             assert await a.served_sha256("Tool.pkg") is None
@@ -152,7 +156,7 @@ async def test_a_tombstone_injected_into_an_inventory_deletes_nothing(tmp_path: 
             Ed25519PrivateKey.generate(),
             DeleteStatement(
                 signer_iss=(await b.about())["iss"],
-                uuid=str(kept["uuid"]),
+                uuid=stored_uuid(kept["uuid"]),
                 filename="Keep.pkg",
                 reason="deleted",
                 created_ts=now,
@@ -160,7 +164,7 @@ async def test_a_tombstone_injected_into_an_inventory_deletes_nothing(tmp_path: 
         )
         inject = InjectTombstone(
             {
-                "uuid": kept["uuid"],
+                "uuid": stored_uuid(kept["uuid"]),
                 "filename": "Keep.pkg",
                 "reason": "deleted",
                 "created_ts": now,
@@ -267,11 +271,13 @@ async def test_a_replayed_manifest_is_refused_and_the_replacement_arrives(tmp_pa
                 30,
                 last_error_with(a, "ods-1", "altered or replayed"),
             )
-            assert f"the answer to /packages/{v1['uuid']} is not signed by ods-1" in error
+            assert (
+                f"the answer to /packages/{stored_uuid(v1['uuid'])} is not signed by ods-1" in error
+            )
             assert await a.served_sha256("Tool.pkg") is None
 
             await a.wait_served("Tool.pkg", v2_sha256, seconds=60)
-            assert link.answered.count(f"GET /api/ods/packages/{v1['uuid']}") >= 2
+            assert link.answered.count(f"GET /api/ods/packages/{stored_uuid(v1['uuid'])}") >= 2
         assert [(p["uuid"], p["status"]) for p in await a.packages()] == [(v2["uuid"], "Public")]
         available = await a.events("package.available")
         assert [event["data"]["uuid"] for event in available] == [v2["uuid"]]
@@ -466,7 +472,7 @@ async def test_a_hostile_peers_manifest_is_refused_once_and_nothing_is_published
         report(case, watch)
         assert refused["data"] == {
             "subject": "package",
-            "uuid": told.uuid,
+            "uuid": public_uuid(told.uuid),
             "filename": told.filename,
             "peer": hostile.name,
             "peer_iss": hostile.iss,
@@ -530,7 +536,7 @@ async def test_another_origins_uuid_with_other_bytes_is_refused(tmp_path: Path) 
         path = tmp_path / "Tool.pkg"
         sha256 = random_file(path, MIB + 11)
         real = await origin.upload(path)
-        uuid = str(real["uuid"])
+        uuid = stored_uuid(real["uuid"])
         await hostile.register_with(origin.url, origin_about["iss"], origin_about["key"])
         genuine = PackageManifest.model_validate_json(
             await hostile.get(origin_about["iss"], f"/packages/{uuid}")
@@ -563,7 +569,7 @@ async def test_another_origins_uuid_with_other_bytes_is_refused(tmp_path: Path) 
         await asyncio.sleep(SETTLE_SECONDS)
         assert await victim.manifest_requests(uuid) == 1
         [package] = await node.packages()
-        assert (package["uuid"], package["sha256"]) == (uuid, sha256)
+        assert (package["uuid"], package["sha256"]) == (real["uuid"], sha256)
         assert package["origin_iss"] == origin_about["iss"]
         assert await node.served_sha256("Tool.pkg") == sha256
         no_traceback(node)
@@ -582,7 +588,8 @@ async def test_a_uuid_claimed_first_by_a_hostile_peer_is_refused_and_the_genuine
         node, origin = nodes
         path = tmp_path / "Tool.pkg"
         sha256 = random_file(path, MIB + 11)
-        uuid = str((await origin.upload(path))["uuid"])
+        api_uuid = str((await origin.upload(path))["uuid"])
+        uuid = stored_uuid(api_uuid)  # as peers spell it
         squat = manifest_of(SHELL_SCRIPT, uuid=uuid, origin=hostile.iss, key=hostile.key)
         victim = await victim_of(node, hostile)
         await hostile.answer(
@@ -601,7 +608,10 @@ async def test_a_uuid_claimed_first_by_a_hostile_peer_is_refused_and_the_genuine
         await node.register_with(origin)
         await node.wait_served("Tool.pkg", sha256, seconds=60)
         [package] = await node.packages()
-        assert (package["uuid"], package["origin_iss"]) == (uuid, (await origin.about())["iss"])
+        assert (package["uuid"], package["origin_iss"]) == (
+            api_uuid,
+            (await origin.about())["iss"],
+        )
         no_traceback(node)
 
 

@@ -30,6 +30,7 @@ from tests.helpers.packages import content_of, upload, uploaded
 
 UUID = "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11"
 OTHER_UUID = "5b0d1f2e-3c4a-4b5c-8d6e-7f8091a2b3c4"
+HEX, OTHER_HEX = UUID.replace("-", ""), OTHER_UUID.replace("-", "")
 PEER_ISS = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 ISS = PEER_ISS
 SHA1 = "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345"
@@ -103,8 +104,9 @@ SAMPLES: list[tuple[EventData, str]] = [
             winner_uuid=OTHER_UUID,
             loser_uuid=UUID,
         ),
-        f"NoMAD.pkg: two different uploads met (uuid {UUID} here, uuid {OTHER_UUID} from "
-        f"ods-b); the newer upload, {OTHER_UUID}, wins on every server and {UUID} is set aside",
+        # Event data shows uuids as the admin API does: 32 hex digits.
+        f"NoMAD.pkg: two different uploads met (uuid {HEX} here, uuid {OTHER_HEX} from "
+        f"ods-b); the newer upload, {OTHER_HEX}, wins on every server and {HEX} is set aside",
     ),
     (
         catalogue.PeerRegistered(**PEER, by_peer=False, re_registered=False),

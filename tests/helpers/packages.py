@@ -7,6 +7,7 @@ order, cut bodies short and send names a browser would refuse to.
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,12 @@ BOUNDARY = "ods-test-boundary-5e1f"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 Part = tuple[str, str | None, bytes]
+
+
+def stored_uuid(api_uuid: object) -> str:
+    """A package uuid as the admin API shows it (hex), as the database, staging
+    files, jobs and the peer protocol spell it (dashed)."""
+    return str(uuid.UUID(str(api_uuid)))
 
 
 def content_of(size: int, seed: int = 0) -> bytes:

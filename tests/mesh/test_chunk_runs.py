@@ -10,7 +10,7 @@ from ods.mesh.inbound.chunks import runs
 from ods.mesh.peers import links
 from ods.mesh.protocol.client import PeerClient, PeerRefused, signed_request
 from tests.helpers.mesh import Mesh, Node, link_all, wait_public
-from tests.helpers.packages import MIB, uploaded
+from tests.helpers.packages import MIB, stored_uuid, uploaded
 
 pytestmark = pytest.mark.portable
 
@@ -33,7 +33,7 @@ async def pair(mesh: Mesh) -> tuple[Node, Node, bytes, str]:
     b = await mesh.add("ods-b")
     await link_all([a, b])
     data = os.urandom(3 * MIB + 1000)
-    uuid = str((await uploaded(a.admin, "Runs.pkg", data))["uuid"])
+    uuid = stored_uuid((await uploaded(a.admin, "Runs.pkg", data))["uuid"])
     await wait_public(b, "Runs.pkg")
     return a, b, data, uuid
 

@@ -16,7 +16,7 @@ from ods.core import platform
 from ods.mesh.inbound.chunks import RUN_CHUNKS
 from ods.mesh.inbound.transfer import StagingFile
 from tests.helpers.mesh import Mesh, MeshTransport, Node, served_sha256, wait_public
-from tests.helpers.packages import MIB, uploaded
+from tests.helpers.packages import MIB, stored_uuid, uploaded
 
 pytestmark = pytest.mark.portable
 
@@ -40,7 +40,7 @@ async def test_good_staged_chunks_are_kept_and_only_the_rest_is_fetched(mesh: Me
 
     # What a receiver killed mid-download leaves: chunks 0, 1 and 3 whole,
     # chunk 2 torn, chunk 4 and the 123-byte tail never written.
-    staging = receiver.context.files.download(uuid)
+    staging = receiver.context.files.download(stored_uuid(uuid))
     torn = bytearray(data[2 * MIB : 3 * MIB])
     torn[MIB // 2 :] = bytes(MIB // 2)
     staging.write_bytes(data[: 2 * MIB] + bytes(torn) + data[3 * MIB : 4 * MIB] + bytes(MIB + 123))

@@ -26,7 +26,7 @@ from ods.mesh.protocol.connection import PeerConnection, RunConnection
 from ods.mesh.state import mesh_state
 from ods.packages.digest import CHUNK_SIZE
 from tests.helpers.mesh import Mesh, Node, served_sha256, wait_public
-from tests.helpers.packages import MIB, uploaded
+from tests.helpers.packages import MIB, stored_uuid, uploaded
 
 pytestmark = pytest.mark.portable
 
@@ -167,7 +167,9 @@ async def test_a_source_below_the_floor_is_dropped_and_another_source_used(
     assert "below the minimum of 64.0 KB/s" in await peer_error(receiver, "ods-slow")
     async with receiver.context.db.session() as session:
         fetch = (
-            await session.execute(select(Job).where(Job.key == f"fetch:{sent['uuid']}"))
+            await session.execute(
+                select(Job).where(Job.key == f"fetch:{stored_uuid(sent['uuid'])}")
+            )
         ).scalar_one()
     # Dropped and taken from the good peer in one attempt, not after a retry.
     assert fetch.attempts == 1

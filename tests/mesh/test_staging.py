@@ -18,7 +18,7 @@ from ods.jobs.kinds import Fetch
 from ods.lifecycle import build_context, start
 from ods.packages import service
 from tests.helpers.mesh import Mesh, MeshTransport
-from tests.helpers.packages import MIB, uploaded
+from tests.helpers.packages import MIB, stored_uuid, uploaded
 
 
 class ChunksRefused(httpx.AsyncBaseTransport):
@@ -43,7 +43,7 @@ async def test_a_fetch_that_gives_up_leaves_no_staging_file(mesh: Mesh) -> None:
     receiver.context.http = httpx.AsyncClient(transport=refusing, timeout=10.0)
     peer = (await receiver.register_with(source)).json()
     result = await uploaded(source.admin, "given-up.pkg", os.urandom(3 * MIB))
-    staging = receiver.context.files.download(result["uuid"])
+    staging = receiver.context.files.download(stored_uuid(result["uuid"]))
 
     for _ in range(300):
         if refusing.refused and staging.exists():

@@ -40,7 +40,7 @@ from ods.trust.statements import (
     sign,
 )
 from tests.helpers.mesh import Mesh, Node, events_of, link_all, peer_call, wait_public
-from tests.helpers.packages import MIB, uploaded
+from tests.helpers.packages import MIB, stored_uuid, uploaded
 
 
 async def package_on(node: Node, name: str) -> dict[str, Any] | None:
@@ -237,7 +237,7 @@ async def test_forged_and_replayed_stage_changes_are_refused(mesh: Mesh) -> None
     b = await mesh.add("ods-b")
     await link_all([a, b])
     body = await uploaded(a.admin, "Tool.pkg", os.urandom(3000), stage="Prod")
-    uuid = body["uuid"]
+    uuid = stored_uuid(body["uuid"])
     await wait_public(b, "Tool.pkg")
     # A genuine stage change travels with a's signature.
     statements = []
@@ -281,7 +281,7 @@ async def test_forged_deletes_are_refused_and_the_package_stays(mesh: Mesh) -> N
     body = await uploaded(a.admin, "Tool.pkg", os.urandom(3000))
     await wait_public(b, "Tool.pkg")
     card: dict[str, Any] = {
-        "uuid": body["uuid"],
+        "uuid": stored_uuid(body["uuid"]),
         "filename": "Tool.pkg",
         "reason": "deleted",
         "created_ts": 1795700000,
@@ -293,7 +293,7 @@ async def test_forged_deletes_are_refused_and_the_package_stays(mesh: Mesh) -> N
         Ed25519PrivateKey.generate(),
         DeleteStatement(
             signer_iss=a.context.iss,
-            uuid=body["uuid"],
+            uuid=stored_uuid(body["uuid"]),
             filename="Tool.pkg",
             reason="deleted",
             created_ts=1795700000,
@@ -413,7 +413,7 @@ async def test_versions_from_before_signing_get_their_statements(
     # a signs its own uploads and deletes at start-up...
     assert await sign_unsigned(a.context) == 2
     async with a.context.db.session() as session:
-        tombstone = await session.get(Tombstone, body["uuid"])
+        tombstone = await session.get(Tombstone, stored_uuid(body["uuid"]))
     assert tombstone is not None
     assert tombstone.statement is not None
     mine = await package_on(a, "Older.pkg")

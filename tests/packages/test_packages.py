@@ -55,7 +55,7 @@ async def test_upload_hashes_the_file_and_each_mebibyte(
     assert result["stage"] == "Prod"
     assert result["status"] == "Public"
     assert result["replaced"] is False
-    assert str(uuid.UUID(result["uuid"])) == result["uuid"]
+    assert uuid.UUID(result["uuid"]).hex == result["uuid"]
 
     package = (await admin_client.get(f"/api/admin/packages/{result['id']}")).json()
     assert package["file_size_hr"] == "3.3 MB"

@@ -29,6 +29,7 @@ from tests.helpers.packages import (
     content_of,
     shared_files,
     staged_files,
+    stored_uuid,
     upload,
     uploaded,
 )
@@ -75,7 +76,7 @@ async def test_publishing_row_with_its_staged_file_is_published(
 ) -> None:
     content = content_of(2 * MIB + 17, seed=41)
     result = await first_upload(server_settings, "Crash.pkg", content)
-    staged = server_settings.staging_dir / f"upload-{result['uuid']}.part"
+    staged = server_settings.staging_dir / f"upload-{stored_uuid(result['uuid'])}.part"
     (server_settings.share_dir / "Crash.pkg").rename(staged)
     await set_row(server_settings, "Crash.pkg", status="Publishing")
 
@@ -112,7 +113,7 @@ async def test_interrupted_replace_serves_the_new_version(server_settings: Setti
     async with running(server_settings) as client:
         await uploaded(client, "Tool.pkg", old)
         replaced = (await upload(client, "Tool.pkg", new, replace=True)).json()
-    staged = server_settings.staging_dir / f"upload-{replaced['uuid']}.part"
+    staged = server_settings.staging_dir / f"upload-{stored_uuid(replaced['uuid'])}.part"
     (server_settings.share_dir / "Tool.pkg").rename(staged)
     (server_settings.share_dir / "Tool.pkg").write_bytes(old)
     await set_row(server_settings, "Tool.pkg", status="Publishing")

@@ -66,16 +66,6 @@ def all_examples(openapi: dict[str, Any]) -> Iterator[Example]:
                     yield from schema_examples(f"{label} {media_type}", shown)
 
 
-def is_firewalled_mode_word(error: jsonschema_rs.ValidationError) -> bool:
-    """The original API's "Enabled"/"Disabled" for firewalled_mode, which the server takes
-    but the schema has typed as a boolean only; the schema's typing of it is being changed
-    separately (issue 12, item 18). Every other field of such an example is still checked."""
-    return list(error.instance_path) == ["firewalled_mode"] and error.instance in (
-        "Enabled",
-        "Disabled",
-    )
-
-
 def openapi_document(tmp_path: Path) -> dict[str, Any]:
     settings = load_settings(data_dir=tmp_path, database_key=TEST_DATABASE_KEY)
     document: dict[str, Any] = create_app(settings).openapi()
@@ -95,11 +85,7 @@ def test_every_example_validates_against_its_schema(
             continue  # a file part's example is its name, not its bytes
         rooted = {**schema, "components": openapi["components"]}
         validator = jsonschema_rs.validator_for(rooted)
-        errors = [
-            error.message
-            for error in validator.iter_errors(example)
-            if not is_firewalled_mode_word(error)
-        ]
+        errors = [error.message for error in validator.iter_errors(example)]
         if errors:
             failures.append(f"{where}: {errors[0]}")
     assert not failures, "\n".join(failures)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from ods.core.uuids import public_uuid
+
+# A package version's uuid in event data: the admin API's 32 hex digits, whichever
+# spelling the code that records the event holds (the database keeps the dashed one).
+PackageUuid = Annotated[str, AfterValidator(public_uuid)]
 
 
 class EventData(BaseModel):

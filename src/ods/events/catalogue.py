@@ -49,7 +49,7 @@ from ods.events.account_events import (
 from ods.events.account_events import (
     UserUpdated as UserUpdated,
 )
-from ods.events.base import EventData
+from ods.events.base import EventData, PackageUuid
 from ods.events.peer_events import (
     PeerEvent as PeerEvent,
 )
@@ -107,7 +107,9 @@ def package_facts(package: Package) -> PackageFacts:
 class PackageEvent(EventData):
     """An event about one package version."""
 
-    uuid: str = Field(description="The package version's uuid; every upload makes a new one.")
+    uuid: PackageUuid = Field(
+        description="The package version's uuid; every upload makes a new one."
+    )
     filename: str = Field(description="The package's filename.")
     stage: Stage = Field(description="The package's stage.")
     status: Status = Field(description="The package's status here when the event was recorded.")
@@ -135,7 +137,7 @@ class PackageReplaced(PackageEvent):
         "which is then removed on every server."
     )
 
-    replaced_uuid: str = Field(description="The uuid of the version it replaced.")
+    replaced_uuid: PackageUuid = Field(description="The uuid of the version it replaced.")
 
     def message(self) -> str:
         return f"{self.filename} replaced ({self.stage}, {size_hr(self.file_size)})"
@@ -251,15 +253,19 @@ class PackageConflict(PackageEvent):
         "is set aside. The package fields describe the version this server had."
     )
 
-    incoming_uuid: str = Field(description="The uuid of the version a registered server offered.")
+    incoming_uuid: PackageUuid = Field(
+        description="The uuid of the version a registered server offered."
+    )
     incoming_stage: Stage = Field(description="The offered version's stage.")
     incoming_file_size: int = Field(description="The offered version's size in bytes.")
     incoming_sha1: str = Field(description="The offered version's SHA1, in hex.")
     incoming_sha256: str = Field(description="The offered version's SHA-256, in hex.")
     peer: str = Field(description="The name of the server that offered it.")
     peer_iss: str = Field(description="The iss of the server that offered it.")
-    winner_uuid: str = Field(description="The uuid of the version that wins (the newer upload).")
-    loser_uuid: str = Field(description="The uuid of the version set aside.")
+    winner_uuid: PackageUuid = Field(
+        description="The uuid of the version that wins (the newer upload)."
+    )
+    loser_uuid: PackageUuid = Field(description="The uuid of the version set aside.")
 
     @property
     def package_uuid(self) -> str | None:

@@ -15,12 +15,13 @@ from ods.core.humanize import iso, timestamp
 from ods.core.models import Event
 from ods.core.stages import Stage
 from ods.core.statuses import Status
+from ods.core.uuids import public_uuid, public_uuid_or_none
 from ods.events.base import EventData
 from ods.events.catalogue import PackageUploaded
 
 # A real catalogue event, so the API's example stays true to the catalogue.
 EXAMPLE_UPLOAD = PackageUploaded(
-    uuid="28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11",
+    uuid="28f7c0aa8f1e4c1e9a572b1d5e9f7c11",
     filename="NoMAD.pkg",
     stage=Stage.PROD,
     status=Status.PUBLISHING,
@@ -76,6 +77,14 @@ async def record(session: AsyncSession, event: EventData, *, actor: str | None =
     )
 
 
+def _public_uuids(data: dict[str, Any]) -> dict[str, Any]:
+    # Events recorded before the admin API spelt uuids as hex hold the dashed form.
+    return {
+        name: public_uuid(value) if name.endswith("uuid") and isinstance(value, str) else value
+        for name, value in data.items()
+    }
+
+
 def event_out(row: Event) -> EventOut:
     return EventOut(
         id=row.id,
@@ -84,8 +93,8 @@ def event_out(row: Event) -> EventOut:
         kind=row.kind,
         message=row.message,
         actor=row.actor,
-        package_uuid=row.package_uuid,
-        data=json.loads(row.data) if row.data else {},
+        package_uuid=public_uuid_or_none(row.package_uuid),
+        data=_public_uuids(json.loads(row.data)) if row.data else {},
     )
 
 

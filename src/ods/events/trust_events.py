@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ods.events.base import EventData
+from ods.events.base import EventData, PackageUuid
 
 
 class OriginKeyPinned(EventData):
@@ -55,7 +55,7 @@ class StatementRefused(EventData):
     subject: Literal["package", "stage", "delete"] = Field(
         description="What was refused: a package version, a stage change, or a delete."
     )
-    uuid: str = Field(description="The package version it was about.")
+    uuid: PackageUuid = Field(description="The package version it was about.")
     filename: str | None = Field(description="The filename it claimed, when known.")
     peer: str = Field(description="The name of the peer that sent it.")
     peer_iss: str = Field(description="The iss of the peer that sent it.")

@@ -20,6 +20,7 @@ from ods.core.humanize import iso, size_hr, timestamp
 from ods.core.models import Chunk, Package, Peer
 from ods.core.stages import Stage
 from ods.core.statuses import Status
+from ods.core.uuids import public_uuid, public_uuid_or_none, stored_spellings
 from ods.packages.digest import CHUNK_SIZE
 from ods.packages.naming import normal_name
 from ods.packages.progress import Downloads
@@ -95,7 +96,7 @@ def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]
         "stage": stage,
         "status": status,
         "status_reason": reason,
-        "uuid": uuid,
+        "uuid": public_uuid(uuid),
         "progress": progress_dict(downloads, uuid, status, size, done, source),
         "origin_iss": origin_iss,
         "origin_verified": bool(verified),
@@ -117,7 +118,7 @@ def package_dict(
         "stage": package.stage,
         "status": package.status,
         "status_reason": package.status_reason,
-        "uuid": package.uuid,
+        "uuid": public_uuid(package.uuid),
         "progress": progress_dict(
             downloads,
             package.uuid,
@@ -138,12 +139,12 @@ def upload_result(package: Package, *, replaced_uuid: str | None) -> UploadResul
         sha1=package.sha1,
         sha256=package.sha256,
         id=package.id,
-        uuid=package.uuid,
+        uuid=public_uuid(package.uuid),
         file_size=package.file_size,
         stage=Stage(package.stage),
         status=Status(package.status),
         replaced=replaced_uuid is not None,
-        replaced_uuid=replaced_uuid,
+        replaced_uuid=public_uuid_or_none(replaced_uuid),
     )
 
 
@@ -192,8 +193,11 @@ async def find(session: AsyncSession, ref: str, *, lock: bool = False) -> Packag
     found = (
         await session.execute(query.where(Package.filename.in_(spellings)))
     ).scalar_one_or_none()
+    uuids = stored_spellings(ref)
+    if found is None and uuids:
+        found = (await session.execute(query.where(Package.uuid.in_(uuids)))).scalar_one_or_none()
     if found is None:
-        raise NotFound(f"No package with id or filename {ref!r}.")
+        raise NotFound(f"No package with id, filename or uuid {ref!r}.")
     return found
 
 

@@ -8,7 +8,14 @@ from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,15 +61,29 @@ class About(BaseModel):
     url: str
 
 
-def _enabled(value: object) -> object:
-    if isinstance(value, str):
-        lowered = value.strip().lower()
-        if lowered in ("enabled", "true", "on", "yes"):
-            return True
-        if lowered in ("disabled", "false", "off", "no"):
-            return False
-        raise ValueError("must be Enabled or Disabled")
-    return value
+FIREWALLED_WORDS = {"Enabled": True, "Disabled": False}
+
+
+def _firewalled(value: object) -> object:
+    # Exactly what the original took ("Enabled"/"Disabled") and JSON booleans;
+    # 0, 1, "yes", "true" and the like are refused, not guessed at.
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in FIREWALLED_WORDS:
+        return FIREWALLED_WORDS[value]
+    raise ValueError('must be true, false, "Enabled" or "Disabled"')
+
+
+# The schema says what is accepted, so a client generated from it sends the original's body.
+FIREWALLED_SCHEMA: dict[str, object] = {
+    "anyOf": [
+        {"type": "boolean"},
+        {"type": "string", "enum": list(FIREWALLED_WORDS)},
+        {"type": "null"},
+    ],
+    "title": "Firewalled Mode",
+    "description": '"Enabled" or "Disabled", as the original took it, or true or false.',
+}
 
 
 class AboutUpdate(BaseModel):
@@ -90,9 +111,9 @@ class AboutUpdate(BaseModel):
         max_length=1024,
         description='How peers reach this server, http:// or https:// ("" clears it).',
     )
-    firewalled_mode: Annotated[bool | None, BeforeValidator(_enabled)] = Field(
-        default=None, description='"Enabled" or "Disabled" (true/false accepted too).'
-    )
+    firewalled_mode: Annotated[
+        bool | None, BeforeValidator(_firewalled), WithJsonSchema(FIREWALLED_SCHEMA)
+    ] = None
     stage: Stage | None = None
     iss: str | None = Field(default=None, description="Cannot be changed; refused if different.")
     key: str | None = Field(default=None, description="Cannot be changed; refused if different.")

@@ -33,7 +33,7 @@ class ErrorBody(BaseModel):
             "examples": [
                 {
                     "error": "not_found",
-                    "message": "No package with id or filename 'NoMAD.pkg'.",
+                    "message": "No package with id, filename or uuid 'NoMAD.pkg'.",
                     "details": None,
                 }
             ]

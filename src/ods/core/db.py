@@ -127,5 +127,11 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    async def probe_write(self) -> None:
+        """Commit a write that changes nothing: fails when the database refuses writes
+        (its disk is full, it is read-only)."""
+        async with self.transaction() as session:
+            await session.execute(text("UPDATE server SET name = name WHERE id = 1"))
+
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -7,6 +7,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from ods.core.disk import is_disk_full
+from ods.core.errors import one_line
 from ods.jobs import runner as jobs
 from ods.mesh.peers import verification
 from ods.mesh.reconcile import reconcile_all
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 5.0
+DISK_FULL_WARNING_SECONDS = 60.0
 
 
 class Scheduler:
@@ -27,6 +30,7 @@ class Scheduler:
         self.reconcile_every = reconcile_every
         self.poll_every = poll_every
         self._task: asyncio.Task[None] | None = None
+        self._warned = -DISK_FULL_WARNING_SECONDS
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ods scheduler")
@@ -49,6 +53,11 @@ class Scheduler:
                 await verification.prune_nonces(self.context)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("scheduler tick failed")
+            except Exception as exc:
+                if not is_disk_full(exc):
+                    log.exception("scheduler tick failed")
+                elif time.monotonic() - self._warned >= DISK_FULL_WARNING_SECONDS:
+                    # Expected while the disk is full: one line a minute, not a traceback a tick.
+                    self._warned = time.monotonic()
+                    log.warning("scheduler tick skipped, the disk is full: %s", one_line(exc))
             await asyncio.sleep(TICK_SECONDS)

@@ -47,7 +47,7 @@ class DiskSpace:
     def shortfall(self, size: int) -> str:
         """Says why `size` bytes do not fit, in an admin's words."""
         return (
-            f"{size_hr(size)} does not fit: {size_hr(self.free)} is free on the data disk "
+            f"{size_hr(size)} does not fit: the data disk has {size_hr(self.free)} free "
             f"and ODS_MIN_FREE_SPACE keeps {size_hr(self.reserve)} of it free"
         )
 

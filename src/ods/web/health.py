@@ -53,6 +53,17 @@ async def readyz(context: ContextDep) -> Health:
             f"({size_hr(space.reserve)}). Free space on it.",
             details=space.details(0),
         )
+    database = context.db.sqlite_file
+    if database is not None:
+        # SQLite elsewhere than the data dir: a write that fits in the space its
+        # files already hold may still succeed, so look at its disk too.
+        space = await asyncio.to_thread(disk_space, context.settings, database.parent)
+        if space.low:
+            raise Unavailable(
+                f"The database refuses writes: its disk is full ({size_hr(space.free)} free, "
+                f"less than ODS_MIN_FREE_SPACE ({size_hr(space.reserve)})). Free space on it.",
+                details=space.details(0),
+            )
     try:
         await context.db.probe_write()
     except Exception as exc:

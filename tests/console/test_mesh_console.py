@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -125,6 +126,54 @@ def test_a_download_shows_its_progress_live_then_the_peer_is_unregistered(
             )
             with admin_client(source) as client:
                 assert client.get("/api/admin/registered_ods").json()["items"] == []
+
+
+def wait_status(client: httpx.Client, filename: str, status: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = client.get(f"/api/admin/packages/{filename}")
+        if answer.status_code == 200 and answer.json()["status"] == status:
+            return
+        assert time.monotonic() < deadline, f"{filename} never {status}: {answer.text}"
+        time.sleep(0.1)
+
+
+def test_a_failed_package_is_retried_from_its_row(tmp_path: Path, page: Page) -> None:
+    with mesh_of(tmp_path, 2, ODS_FETCH_STALL_SECONDS="2") as (source, receiver):
+        source_about = prepare(source)
+        prepare(receiver)
+        path = tmp_path / "Flaky.pkg"
+        sha256 = random_file(path, 4 * MIB)
+        with admin_client(source) as client, path.open("rb") as handle:
+            uploaded = client.post("/api/admin/upload", files={"file": (path.name, handle)})
+            assert uploaded.status_code == 201, uploaded.text
+        # The fetch stalls on its link, then its only source is unregistered: it gives up.
+        with stalling_link(source.port, stall_after=MIB) as link, admin_client(receiver) as client:
+            registered = client.post(
+                "/api/admin/register",
+                json={"url": link.url, "iss_id": source_about["iss"], "key": source_about["key"]},
+            )
+            assert registered.status_code == 201, registered.text
+            wait_status(client, path.name, "Downloading")
+            (peer,) = client.get("/api/admin/registered_ods").json()["items"]
+            assert client.delete(f"/api/admin/registered_ods/{peer['id']}").status_code == 204
+            wait_status(client, path.name, "Failed")
+            again = client.post(
+                "/api/admin/register",
+                json={"url": source.url, "iss_id": source_about["iss"], "key": source_about["key"]},
+            )
+            assert again.status_code == 201, again.text
+
+        log_in(page, receiver.url, PASSWORD)
+        open_tab(page, "Packages")
+        row = package_row(page, path.name)
+        expect(row).to_contain_text("no registered peer is left to fetch it from")
+        row.get_by_role("button", name=f"Retry {path.name}").click()
+        confirm = page.get_by_role("dialog", name=f"Retry {path.name}?")
+        confirm.get_by_role("button", name="Retry").click()
+        expect(row.get_by_role("cell", name="Public")).to_be_visible(timeout=60_000)
+        expect(row.locator(f'code[title="{sha256}"]')).to_be_visible()
+        expect(row.get_by_role("button", name=f"Retry {path.name}")).to_have_count(0)
 
 
 def test_register_through_the_console_and_watch_a_package_arrive(

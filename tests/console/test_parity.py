@@ -37,6 +37,7 @@ CONSOLE: dict[str, str] = {
     "get_package": "Packages tab, Details dialog with chunk digests",
     "change_package_stage": "Packages tab, Stage dialog",
     "delete_package": "Packages tab, Delete confirmation",
+    "retry_package": "Packages tab, Retry button on a Failed package's row, and its confirmation",
     "list_registered_ods": "Network tab, mesh picture and Registered servers",
     "register_ods": "Network tab, Register with another server",
     "unregister_ods": "Network tab, Unregister confirmation",
@@ -67,7 +68,8 @@ HELPERS = {
     "patch": "PATCH",
     "del": "DELETE",
 }
-CALL = re.compile(r"\bapi\.(\w+)\(\s*['\"`](/api/[^'\"`?$]*)(\$\{)?")
+CALL = re.compile(r"\bapi\.(\w+)\(\s*(['\"`])(/api/.*?)\2")
+TEMPLATE = re.compile(r"\$\{[^}]*\}")
 PARAMETER = re.compile(r"\{[^}]*\}")
 
 Operation = tuple[str, str]  # (method, path with {} for each parameter)
@@ -97,13 +99,27 @@ def console_calls() -> set[Operation]:
     """(method, path) of every API call in the console's own modules."""
     found = set()
     for source in sorted(WEBUI_DIR.glob("*.js")):
-        for helper, path, parameter in CALL.findall(source.read_text(encoding="utf-8")):
+        for helper, _, path in CALL.findall(source.read_text(encoding="utf-8")):
             assert helper in HELPERS, f"{source.name}: api.{helper}() is not an API helper"
-            # `${…}` after a slash is a path parameter; anything else is a query suffix.
-            if parameter and path.endswith("/"):
-                path += "{}"
-            found.add((HELPERS[helper], path))
+            found.add((HELPERS[helper], operation_path(path)))
     return found
+
+
+def operation_path(called: str) -> str:
+    """The path a call's URL template names, with {} for each path parameter.
+
+    `${…}` after a slash is a path parameter (`/packages/${id}/retry`); anything
+    else starts a query suffix (`/events${query}`), cut off like `?…`.
+    """
+    called = called.partition("?")[0]
+    path, start = "", 0
+    for template in TEMPLATE.finditer(called):
+        path += called[start : template.start()]
+        if not path.endswith("/"):
+            return path
+        path += "{}"
+        start = template.end()
+    return path + called[start:]
 
 
 def test_every_operation_has_a_place_in_the_console(operations: dict[str, Operation]) -> None:

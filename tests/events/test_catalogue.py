@@ -92,6 +92,12 @@ SAMPLES: list[tuple[EventData, str]] = [
         "NoMAD.pkg could not be fetched: no registered peer is left to fetch it from",
     ),
     (
+        catalogue.PackageWaitingForSpace(
+            **PACKAGE, needed_bytes=3 * 1024**2, free_bytes=1024**2, reserve_bytes=256 * 1024**2
+        ),
+        "NoMAD.pkg waits for disk space: 3.0 MB to go, 1.0 MB free",
+    ),
+    (
         catalogue.PackageConflict(
             **PACKAGE,
             incoming_uuid=OTHER_UUID,

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import time
 from enum import StrEnum
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ods.core.db import Database
-from ods.core.errors import Forbidden, Unauthorized
+from ods.core.errors import Forbidden, Unauthorized, one_line
 from ods.core.models import Token, User, utcnow
 
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+LAST_USED_WARNING_SECONDS = 60.0
+_last_warning = -LAST_USED_WARNING_SECONDS
+
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -63,10 +70,7 @@ async def authenticate(db: Database, raw: str) -> Principal:
     if token.expires is not None and token.expires <= now:
         raise Unauthorized("The token has expired; log in again.")
     if token.last_used is None or now - token.last_used >= LAST_USED_RESOLUTION:
-        async with db.transaction() as session:
-            stored = await session.get(Token, token.id)
-            if stored is not None:
-                stored.last_used = now
+        await _note_use(db, token.id, now)
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -75,6 +79,20 @@ async def authenticate(db: Database, raw: str) -> Principal:
         token_id=token.id,
         token_kind=token.kind,
     )
+
+
+async def _note_use(db: Database, token_id: int, now: dt.datetime) -> None:
+    """Record when a token was last used; best effort. A read must not fail because the
+    database refuses a write (a full disk, a read-only replica): it is logged, at most
+    once a minute."""
+    global _last_warning
+    try:
+        async with db.transaction() as session:
+            await session.execute(update(Token).where(Token.id == token_id).values(last_used=now))
+    except (SQLAlchemyError, OSError) as exc:
+        if time.monotonic() - _last_warning >= LAST_USED_WARNING_SECONDS:
+            _last_warning = time.monotonic()
+            log.warning("could not record when a token was last used: %s", one_line(exc))
 
 
 async def still_valid(db: Database, principal: Principal) -> bool:

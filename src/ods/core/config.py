@@ -51,6 +51,20 @@ def parse_size(value: object) -> int:
     return int(float(match.group(1)) * SIZE_SUFFIXES[match.group(2).upper()])
 
 
+def parse_reserve(value: str) -> tuple[float | None, int]:
+    """`5%` to (5.0, 0); `256M` to (None, 268435456)."""
+    text = value.strip()
+    if text.endswith("%"):
+        try:
+            percent = float(text[:-1])
+        except ValueError:
+            raise ValueError("must be a size (256M) or a percentage (5%)") from None
+        if not 0 <= percent < 100:
+            raise ValueError("a percentage must be at least 0 and below 100")
+        return percent, 0
+    return None, parse_size(text)
+
+
 def read_conf_file(path: Path) -> dict[str, str]:
     """Parse a `KEY = value` file: comments with #, optional quotes, no code."""
     try:
@@ -184,6 +198,13 @@ class Settings(BaseSettings):
         description="Largest accepted upload, in bytes or with K/M/G/T. Larger: 413.",
         ge=1,
     )
+    min_free_space: str = setting(
+        "256M",
+        "ODS_MIN_FREE_SPACE",
+        description="Free space kept on the data dir's disk, in bytes, with K/M/G/T, "
+        "or a percentage of the disk (5%). An upload or fetch that would leave less "
+        "is refused (507) or waits.",
+    )
     accel_redirect: str | None = setting(
         None,
         "ODS_ACCEL_REDIRECT",
@@ -316,6 +337,17 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_size(cls, value: object) -> int:
         return parse_size(value)
+
+    @field_validator("min_free_space")
+    @classmethod
+    def _check_reserve(cls, value: str) -> str:
+        parse_reserve(value)
+        return value.strip()
+
+    def free_space_reserve(self, disk_size: int) -> int:
+        """ODS_MIN_FREE_SPACE in bytes, for a disk of `disk_size` bytes."""
+        percent, size = parse_reserve(self.min_free_space)
+        return size if percent is None else int(disk_size * percent / 100)
 
     @field_validator("accel_redirect")
     @classmethod

@@ -127,5 +127,17 @@ class Database:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite database's file, or None on another backend (or in memory)."""
+        name = self.engine.url.database if self.is_sqlite else None
+        return Path(name) if name and name != ":memory:" else None
+
+    async def probe_write(self) -> None:
+        """Commit a write that changes nothing: fails when the database refuses writes
+        (its disk is full, it is read-only)."""
+        async with self.transaction() as session:
+            await session.execute(text("UPDATE server SET name = name WHERE id = 1"))
+
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -12,7 +12,8 @@
     ├── RangeNotSatisfiable       416 range_not_satisfiable
     ├── TooManyRequests           429 too_many_requests
     ├── ServerMisconfigured       500 server_misconfigured
-    └── Unavailable               503 unavailable
+    ├── Unavailable               503 unavailable
+    └── InsufficientStorage       507 insufficient_storage
 
 Every error body is `{"error": code, "message": text, "details": [...]|null}`;
 `ods.web.errors` turns these exceptions into that body. Nothing here imports
@@ -111,3 +112,14 @@ class ServerMisconfigured(OdsError):
 class Unavailable(OdsError):
     status_code = 503
     code = "unavailable"
+
+
+class InsufficientStorage(OdsError):
+    status_code = 507
+    code = "insufficient_storage"
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's text, for a log line (drivers add SQL and links below)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

@@ -238,12 +238,34 @@ class PackageDeleted(PackageEvent):
 
 class PackageFailed(PackageEvent):
     kind = "package.failed"
-    description = "Fetching a package from the registered servers gave up; it stays Failed."
+    description = (
+        "Fetching a package from the registered servers gave up; it is Failed until it is "
+        "retried (by an admin, or by reconciliation with back-off)."
+    )
 
     reason: str = Field(description="Why the fetch gave up.")
 
     def message(self) -> str:
         return f"{self.filename} could not be fetched: {self.reason}"
+
+
+class PackageWaitingForSpace(PackageEvent):
+    kind = "package.waiting_for_space"
+    description = (
+        "A fetch from a registered server has no room on this server's disk (beside "
+        "ODS_MIN_FREE_SPACE): it keeps the chunks it has and goes on by itself once space "
+        "is freed."
+    )
+
+    needed_bytes: int = Field(description="The bytes the fetch still has to write.")
+    free_bytes: int = Field(description="The bytes free on the disk when it stopped.")
+    reserve_bytes: int = Field(description="ODS_MIN_FREE_SPACE, in bytes.")
+
+    def message(self) -> str:
+        return (
+            f"{self.filename} waits for disk space: {size_hr(self.needed_bytes)} to go, "
+            f"{size_hr(self.free_bytes)} free"
+        )
 
 
 class PackageConflict(PackageEvent):
@@ -328,6 +350,7 @@ CATALOGUE: tuple[type[EventData], ...] = (
     PackageRestored,
     PackageDeleted,
     PackageFailed,
+    PackageWaitingForSpace,
     PackageConflict,
     PeerRegistered,
     PeerRegistrationRefused,

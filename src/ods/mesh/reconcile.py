@@ -2,7 +2,8 @@
 
 Every server reconciles with each peer at start-up, right after registering,
 and on an interval: it applies the peer's tombstones, fetches what the peer
-has and it lacks, and notifies the peer of what the peer lacks. A server that
+has and it lacks (and what failed here, once its back-off has passed: see
+`ods.packages.retry`), and notifies the peer of what the peer lacks. A server that
 was down or partitioned converges without a new upload. A firewalled server,
 which peers do not push to, does the same more often: that is its polling.
 Reconciling also exchanges server cards, so each side knows the other's
@@ -11,6 +12,7 @@ current stage and firewalled mode.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,7 @@ from ods.mesh.peers import links, registration
 from ods.mesh.protocol.client import PeerClient, PeerLink
 from ods.mesh.protocol.wire import Inventory, Notification, ServerCard
 from ods.packages import withdrawal
+from ods.packages.retry import due_for_retry, start_fetch
 from ods.server.identity import get_identity
 from ods.trust.keys import check_key, signing_key
 from ods.trust.statements import Untrusted
@@ -129,8 +132,20 @@ async def reconcile_with(context: Context, link: PeerLink) -> int:
                 await session.execute(select(Tombstone.uuid).where(Tombstone.uuid.in_(uuids)))
             ).scalars()
         )
+        interval = dt.timedelta(seconds=context.settings.reconcile_interval)
+        retry = await due_for_retry(session, known, interval)
         for package in wanted:
-            if package.uuid in known or package.uuid in buried:
+            if package.uuid in buried:
+                continue
+            if package.uuid in retry:
+                row = await session.scalar(select(Package).where(Package.uuid == package.uuid))
+                if row is not None:
+                    keys.append(await start_fetch(session, row, link.iss))
+                    log.info(
+                        "fetching %s again: it failed here, %s has it", row.filename, link.name
+                    )
+                continue
+            if package.uuid in known:
                 continue
             keys.append(await jobs.add_job(session, Fetch(uuid=package.uuid, peer=link.iss)))
     await jobs.dispatch(context.queue, keys)

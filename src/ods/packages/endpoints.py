@@ -13,9 +13,9 @@ from ods.core.db import MAX_ROW_ID
 from ods.core.errors import InvalidField, InvalidInput
 from ods.core.stages import Stage
 from ods.core.statuses import Status
-from ods.packages import service, views
+from ods.packages import retry, service, views
 from ods.packages.schemas import PackageDetail, PackageList, PackageOut, StageChange, UploadResult
-from ods.web.deps import ContextDep, PackageManager, admin_router
+from ods.web.deps import Admin, ContextDep, PackageManager, admin_router
 from ods.web.errors import ErrorBody
 
 router = admin_router("packages")
@@ -172,3 +172,13 @@ async def delete_package(ref: str, context: ContextDep, principal: PackageManage
     """Delete a package: its row and its published file, here and on every peer."""
     await service.delete_package(context, ref, principal.username)
     return Response(status_code=204)
+
+
+@router.post(
+    "/packages/{ref}/retry",
+    operation_id="retry_package",
+    responses={409: {"model": ErrorBody, "description": "The package is not Failed"}},
+)
+async def retry_package(ref: str, context: ContextDep, principal: Admin) -> PackageOut:
+    """Fetch a Failed package again now, from the server it came from or any other."""
+    return await retry.retry_package(context, ref, principal.username)

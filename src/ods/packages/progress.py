@@ -21,6 +21,9 @@ class DownloadProgress:
     source: str
     started: float = field(default_factory=time.monotonic)
     bytes_this_run: int = 0
+    # Why the download stands still, e.g. "waiting for disk space: …"; shown as its
+    # status_reason even when the database cannot be written to record it.
+    waiting: str | None = None
 
     @property
     def rate(self) -> float:
@@ -47,6 +50,11 @@ class Downloads:
 
     def get(self, uuid: str) -> DownloadProgress | None:
         return self._by_uuid.get(uuid)
+
+    def status_reason(self, uuid: str, status: str, stored: str | None) -> str | None:
+        """A package's status_reason: why a download in flight here waits, if it does."""
+        live = self._by_uuid.get(uuid) if status == "Downloading" else None
+        return live.waiting if live is not None and live.waiting else stored
 
     def close(self) -> None:
         self._by_uuid.clear()

@@ -16,14 +16,17 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ods.core.disk import check_fits, disk_space, is_disk_full
 from ods.core.errors import (
     Conflict,
+    InsufficientStorage,
     InvalidField,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
     ServerMisconfigured,
 )
+from ods.core.humanize import size_hr
 from ods.core.models import Chunk, Package, Tombstone, utcnow
 from ods.core.stages import Stage
 from ods.core.statuses import Status
@@ -349,6 +352,8 @@ async def upload_package(
             f"The upload ({content_length} bytes) is larger than the limit of {max_size} bytes "
             "(ODS_MAX_UPLOAD_SIZE)."
         )
+    if content_length and content_length.isdigit():
+        check_fits(context.settings, int(content_length), "The upload")
     upload_uuid, uuid_nonce = new_bound_uuid(context.iss)
 
     def check_field(name: str, value: str) -> None:
@@ -358,15 +363,33 @@ async def upload_package(
             true_or_false(value)
 
     parser = UploadParser(boundary, lambda: files.upload(upload_uuid), max_size, check_field)
-    form = await parser.feed(stream)
     try:
-        if "stage" in form.fields:
-            stage = parse_stage(form.fields["stage"])
-        if "replace" in form.fields:
-            replace = replace or true_or_false(form.fields["replace"])
-    except BaseException:
-        form.staged.unlink(missing_ok=True)
-        raise
-    return await publish_upload(
-        context, form, upload_uuid, stage or Stage.PROD, replace, actor, uuid_nonce=uuid_nonce
-    )
+        form = await parser.feed(stream)
+        try:
+            if "stage" in form.fields:
+                stage = parse_stage(form.fields["stage"])
+            if "replace" in form.fields:
+                replace = replace or true_or_false(form.fields["replace"])
+        except BaseException:
+            form.staged.unlink(missing_ok=True)
+            raise
+        return await publish_upload(
+            context, form, upload_uuid, stage or Stage.PROD, replace, actor, uuid_nonce=uuid_nonce
+        )
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        # The parser and publish_upload have removed the partial file already.
+        await asyncio.to_thread(files.upload(upload_uuid).unlink, True)
+        space = disk_space(context.settings)
+        log.warning(
+            "upload refused: the disk is full (%s free, ODS_MIN_FREE_SPACE %s): %s",
+            size_hr(space.free),
+            size_hr(space.reserve),
+            exc,
+        )
+        raise InsufficientStorage(
+            "The server's disk filled up during the upload; nothing was saved. "
+            "Free space on the server's disk and upload again.",
+            details=space.details(parser.received),
+        ) from None

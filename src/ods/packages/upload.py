@@ -77,6 +77,11 @@ class UploadParser:
             },
         )
 
+    @property
+    def received(self) -> int:
+        """The bytes of the file received so far."""
+        return 0 if self._writer is None else self._writer.size
+
     def _on_part_begin(self) -> None:
         self._parts += 1
         if self._parts > MAX_PARTS:

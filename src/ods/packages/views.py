@@ -95,7 +95,7 @@ def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]
         "sha256": sha256,
         "stage": stage,
         "status": status,
-        "status_reason": reason,
+        "status_reason": downloads.status_reason(uuid, status, reason),
         "uuid": public_uuid(uuid),
         "progress": progress_dict(downloads, uuid, status, size, done, source),
         "origin_iss": origin_iss,
@@ -117,7 +117,9 @@ def package_dict(
         "sha256": package.sha256,
         "stage": package.stage,
         "status": package.status,
-        "status_reason": package.status_reason,
+        "status_reason": downloads.status_reason(
+            package.uuid, package.status, package.status_reason
+        ),
         "uuid": public_uuid(package.uuid),
         "progress": progress_dict(
             downloads,

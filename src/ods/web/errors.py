@@ -61,6 +61,7 @@ HTTP_CODES = {
     429: "too_many_requests",
     500: "internal_error",
     503: "unavailable",
+    507: "insufficient_storage",
 }
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

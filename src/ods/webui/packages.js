@@ -85,6 +85,7 @@ export function PackagesTab() {
   });
   const filtered = Boolean(stage || status || query);
   const manage = can(me, 'package_manager');
+  const retry = can(me, 'admin');
 
   return html`<div class="stack-lg">
     ${manage && html`<${UploadCard} onUploaded=${list.reload} />`}
@@ -126,7 +127,7 @@ export function PackagesTab() {
               : 'Packages appear here when they are uploaded or copied from another server.'}
           <//>`)}
       ${items.length > 0 &&
-      html`<${PackageTable} items=${sorted} sort=${sort} onSort=${setSort} manage=${manage}
+      html`<${PackageTable} items=${sorted} sort=${sort} onSort=${setSort} manage=${manage} retry=${retry}
         onAction=${(kind, item) => setDialog({ kind, item })} />`}
     </section>
     ${dialog && html`<${PackageDialog} ...${dialog} onClose=${() => setDialog(null)} onChanged=${list.reload} />`}
@@ -144,7 +145,7 @@ function SortHeader({ column, label, sort, onSort }) {
   </th>`;
 }
 
-function PackageTable({ items, sort, onSort, manage, onAction }) {
+function PackageTable({ items, sort, onSort, manage, retry, onAction }) {
   return html`<div class="table-wrap">
     <table class="responsive packages">
       <thead>
@@ -178,6 +179,9 @@ function PackageTable({ items, sort, onSort, manage, onAction }) {
             <td class="row-actions">
               <button type="button" aria-label=${`Details of ${item.filename}`}
                 onClick=${() => onAction('details', item)}>Details</button>
+              ${retry && item.status === 'Failed' &&
+              html`<button type="button" aria-label=${`Retry ${item.filename}`}
+                  onClick=${() => onAction('retry', item)}>Retry</button>`}
               ${manage &&
               html`<button type="button" aria-label=${`Change stage of ${item.filename}`}
                   onClick=${() => onAction('stage', item)}>Stage</button>
@@ -223,6 +227,20 @@ function PackageDialog({ kind, item, onClose, onChanged }) {
   if (kind === 'stage') return html`<${StageDialog} item=${item} onClose=${onClose} onChanged=${onChanged} />`;
   if (kind === 'replace') {
     return html`<${ReplaceDialog} item=${item} onClose=${onClose} onChanged=${onChanged} />`;
+  }
+  if (kind === 'retry') {
+    return html`<${Confirm} title=${`Retry ${item.filename}?`} confirmLabel="Retry"
+      action=${async () => {
+        await api.post(`/api/admin/packages/${item.id}/retry`);
+        onChanged();
+      }}
+      onClose=${onClose}>
+      <p>
+        <strong>${item.filename}</strong> (${item.file_size_hr}) is fetched again now, from the
+        server it came from or any other registered server that has it.
+      </p>
+      ${item.status_reason && html`<p class="small">It failed: ${item.status_reason}</p>`}
+    <//>`;
   }
   return html`<${Confirm} title=${`Delete ${item.filename}?`} confirmLabel="Delete" danger
     action=${async () => {

@@ -1,7 +1,8 @@
 """TCP proxies on loopback that misbehave the way a peer's link can.
 
 `StallingProxy` stands for a link that goes quiet in the middle of a
-transfer: the connection stays open and nothing more arrives. `DripProxy`
+transfer: the connection stays open and nothing more arrives (until the test
+resumes it). `DripProxy`
 stands for a peer that keeps its transfers alive with a trickle: chunk-run
 bodies pass a byte at a time, everything else at full speed. `ThrottledProxy`
 stands for a slow but steady link: chunk-run bodies pass at a fixed rate.
@@ -95,6 +96,12 @@ class StallingProxy(Proxy):
         self.stall_after = stall_after
         self.stalling = True
         self.stalled = asyncio.Event()
+        self._resumed = asyncio.Event()
+
+    def resume(self) -> None:
+        """Pass the stalled answers on after all, and stall no more."""
+        self.stalling = False
+        self._resumed.set()
 
     async def __aenter__(self) -> StallingProxy:
         await super().__aenter__()
@@ -111,8 +118,11 @@ class StallingProxy(Proxy):
             while data := await reader.read(65536):
                 if self.stalling and passed + len(data) > self.stall_after:
                     writer.write(data[: self.stall_after - passed])
+                    await writer.drain()
                     self.stalled.set()
-                    await asyncio.Event().wait()
+                    await self._resumed.wait()
+                    data = data[self.stall_after - passed :]
+                    passed = self.stall_after
                 passed += len(data)
                 writer.write(data)
                 await writer.drain()

@@ -14,7 +14,9 @@ from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 
+from ods.core.errors import one_line
 from ods.core.models import Package
 from ods.jobs import runner as jobs
 from ods.mesh.inbound.transfer import BadChunk, Receiver
@@ -134,12 +136,24 @@ class ChunkFetch:
             peer.close()
 
     async def saver(self) -> None:
+        """Records progress and renews the lease; best effort: a database that refuses
+        writes (its disk is full) must not stop a fetch that can still write its file."""
+        warned = False
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL)
-            if self.package_id is not None:
-                done = self.receiver.progress.chunks_done
-                await save_progress(self.context, self.package_id, done)
-            await jobs.touch(self.context, self.job_key)
+            try:
+                if self.package_id is not None:
+                    done = self.receiver.progress.chunks_done
+                    await save_progress(self.context, self.package_id, done)
+                await jobs.touch(self.context, self.job_key)
+            except (SQLAlchemyError, OSError) as exc:
+                if not warned:
+                    warned = True
+                    log.warning(
+                        "could not record the progress of %s: %s",
+                        self.manifest.filename,
+                        one_line(exc),
+                    )
 
     async def run(self, missing: list[int]) -> None:
         if self.receiver.complete:

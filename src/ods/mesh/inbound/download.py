@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core import platform
+from ods.core.disk import is_disk_full
 from ods.core.errors import OdsError
 from ods.core.humanize import size_hr
 from ods.core.models import Job, Package, Tombstone
@@ -45,7 +46,8 @@ from ods.mesh.inbound.checks import (
     vouch,
 )
 from ods.mesh.inbound.chunks import fetch_chunks, in_thread
-from ods.mesh.inbound.transfer import Receiver, StagingFile, scan_staging
+from ods.mesh.inbound.space import wait_for_space
+from ods.mesh.inbound.transfer import Receiver, Staged, StagingFile, scan_staging
 from ods.mesh.inbound.versions import KeepOurs, NewRow, OverPublic, claim_for_publishing, place
 from ods.mesh.peers import links
 from ods.mesh.protocol.client import AnswerRejected, PeerClient, PeerLacks, PeerLink
@@ -125,32 +127,38 @@ async def receive(
     job_key: str,
 ) -> DownloadProgress:
     """Fetch and check every chunk not already good in the staging file; the file's digests
-    must then match. Returns the download's progress (for the log)."""
+    must then match. Returns the download's progress (for the log).
+
+    The chunks it lacks must fit on the disk beside ODS_MIN_FREE_SPACE; if they do not,
+    or the disk fills up on the way, it waits for space and goes on (`space`).
+    """
     path = context.files.download(manifest.uuid)
-    staged = await asyncio.to_thread(scan_staging, path, manifest)
-    good = staged.good
-    if not path.exists():
-        await asyncio.to_thread(prepare_staging, path, manifest.file_size)
-    missing = [c.index for c in manifest.chunks if c.index not in good]
     progress = DownloadProgress(
-        chunks_total=len(manifest.chunks),
-        chunks_done=len(good),
-        bytes_done=sum(min(CHUNK_SIZE, manifest.file_size - i * CHUNK_SIZE) for i in good),
-        source=link.name,
+        chunks_total=len(manifest.chunks), chunks_done=0, bytes_done=0, source=link.name
     )
     row_id = target.package_id if isinstance(target, NewRow) else None
     downloads = context.part(Downloads)
     downloads.start(manifest.uuid, progress)
+    disk_full = False
     try:
-        staging = await asyncio.to_thread(StagingFile, path)
-        receiver = Receiver(staging, manifest, progress, staged)
-        try:
-            await fetch_chunks(context, link, manifest, receiver, missing, row_id, job_key)
-            digests = await in_thread(context, receiver.close, receiver.finish)
-            await asyncio.to_thread(staging.sync)
-        finally:
-            receiver.close()
-            staging.close()
+        while True:
+            staged = await asyncio.to_thread(scan_staging, path, manifest)
+            missing = [c.index for c in manifest.chunks if c.index not in staged.good]
+            progress.chunks_done = len(staged.good)
+            progress.bytes_done = sum(chunk_bytes(manifest, i) for i in staged.good)
+            lacking = sum(chunk_bytes(manifest, i) for i in missing)
+            await wait_for_space(context, manifest, progress, lacking, job_key, disk_full)
+            disk_full = False
+            try:
+                digests = await receive_missing(
+                    context, link, manifest, progress, staged, missing, row_id, job_key
+                )
+                break
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                # The disk filled up on the way: the chunks written and checked stay.
+                disk_full = True
     except OdsError as exc:
         await links.record_failure(context, link.id, exc)
         raise jobs.RetryLater(exc.message) from None
@@ -160,6 +168,36 @@ async def receive(
         path.unlink(missing_ok=True)
         raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
     return progress
+
+
+def chunk_bytes(manifest: PackageManifest, index: int) -> int:
+    return min(CHUNK_SIZE, manifest.file_size - index * CHUNK_SIZE)
+
+
+async def receive_missing(
+    context: Context,
+    link: PeerLink,
+    manifest: PackageManifest,
+    progress: DownloadProgress,
+    staged: Staged,
+    missing: list[int],
+    row_id: int | None,
+    job_key: str,
+) -> tuple[str, str]:
+    """Fetch the missing chunks into the staging file; the whole file's SHA1 and SHA-256."""
+    path = context.files.download(manifest.uuid)
+    if not path.exists():
+        await asyncio.to_thread(prepare_staging, path, manifest.file_size)
+    staging = await asyncio.to_thread(StagingFile, path)
+    receiver = Receiver(staging, manifest, progress, staged)
+    try:
+        await fetch_chunks(context, link, manifest, receiver, missing, row_id, job_key)
+        digests = await in_thread(context, receiver.close, receiver.finish)
+        await asyncio.to_thread(staging.sync)
+    finally:
+        receiver.close()
+        staging.close()
+    return digests
 
 
 async def vouched_manifest(

@@ -1,4 +1,4 @@
-"""The `ods` command: serve, db upgrade, user create|passwd, --version.
+"""The `ods` command: serve, worker, db upgrade, user create|passwd, backup create|restore.
 
 A setting that is wrong, or a database or Redis that does not answer, ends the
 command with one line naming the variable and exit status 2, never a traceback.
@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Generator
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -291,6 +292,50 @@ def _user_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backup_create(args: argparse.Namespace) -> int:
+    from ods.backup.create import create_backup
+    from ods.backup.progress import Progress
+    from ods.core import migrate
+
+    # Never creates keys: a backup of a data dir without them would be useless.
+    settings = load_settings(create_dirs=False)
+    file = Path(args.file).absolute()
+
+    async def create(db: Database) -> None:
+        if not await migrate.is_current(db.engine):
+            raise ConfigError(
+                f"{_database_variable(settings)}: the database schema is not current; "
+                "run `ods db upgrade` first"
+            )
+        await create_backup(settings, db, file, Progress())
+
+    asyncio.run(_with_database(settings, create))
+    return 0
+
+
+def _backup_restore(args: argparse.Namespace) -> int:
+    from ods.backup.progress import Progress
+    from ods.backup.restore import Target, restore_backup
+
+    settings = load_settings(create_dirs=False)
+    given = Settings()
+    target = Target(settings, given.database_key, given.secret_key, force=args.force)
+    file = Path(args.file).absolute()
+
+    async def restore() -> None:
+        if not settings.is_sqlite:
+            # A clear message if the database does not answer (SQLite: the file is made later).
+            await _with_database(settings, _nothing)
+        await restore_backup(target, file, Progress())
+
+    asyncio.run(restore())
+    return 0
+
+
+async def _nothing(_: Database) -> None:
+    return None
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -336,6 +381,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     passwd.set_defaults(run=_user_passwd)
+
+    backup = commands.add_parser("backup", help="back up or restore the whole server")
+    backup_commands = backup.add_subparsers(dest="backup_command", required=True, metavar="ACTION")
+    backup_create = backup_commands.add_parser(
+        "create", help="write the database, the keys and the packages to FILE, online"
+    )
+    backup_create.add_argument("file", metavar="FILE", help="a new file (written mode 0600)")
+    backup_create.set_defaults(run=_backup_create)
+    backup_restore = backup_commands.add_parser(
+        "restore", help="restore FILE into an empty data dir and database"
+    )
+    backup_restore.add_argument("file", metavar="FILE")
+    backup_restore.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what the data dir and database hold (stop the server first)",
+    )
+    backup_restore.set_defaults(run=_backup_restore)
     return parser
 
 

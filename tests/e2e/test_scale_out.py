@@ -217,6 +217,16 @@ async def test_a_scaled_out_site_behaves_as_one_server(site: Site, tmp_path: Pat
                 assert package["progress"]["source"] == "peer"
             done = [p["progress"]["chunks_done"] for p in shown]
             assert abs(done[0] - done[1]) <= 2, done  # saved once a second by the worker
+
+            # Neither runs the fetch; each works out its rate from the saved progress.
+            async def both_show_a_rate() -> bool:
+                shown = [await details(node, "Peer.pkg") for node in site.serves]
+                return all((p["progress"] or {}).get("rate") for p in shown)
+
+            await wait_for("a rate on both serve processes", 30, both_show_a_rate)
+            for node in site.serves:
+                rate = (await details(node, "Peer.pkg"))["progress"]["rate"]
+                assert SLOW / 4 < rate < SLOW * 4, rate
             link.bytes_per_second = FAST
             await wait_for("Peer.pkg Public", 90, public_on_both(site, "Peer.pkg"))
             await served_by_site(site, "Peer.pkg", big_sha256)

@@ -1,5 +1,5 @@
 """A scaled-out site as docs/install.md builds it: two `ods serve` processes and two `ods
-worker`s on one PostgreSQL, one Redis and one shared data dir, behind the shipped Nginx
+worker`s on one PostgreSQL (or MariaDB), one Redis and one shared data dir, behind the shipped Nginx
 config, with a single-process ODS as its peer.
 
 Whatever process a request reaches, it sees the same packages, the same progress of a
@@ -21,10 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select
 
 from ods.core.config import normalise_database_url
 from ods.core.db import create_engine
+from ods.core.models import Job
 from tests.helpers.packages import MIB
 from tests.helpers.processes.mesh import PASSWORD, Node, random_file
 from tests.helpers.processes.nginx import Nginx, nginx_in_front_of
@@ -85,11 +86,12 @@ async def wait_for(what: str, seconds: float, check: Callable[[], Awaitable[bool
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-async def site(tmp_path: Path, postgresql_server: DatabaseServer) -> AsyncIterator[Site]:
+@pytest.fixture(params=["postgresql", "mariadb"])
+async def site(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Site]:
     data_dir = tmp_path / "site"
     cert, key = self_signed_certificate(tmp_path)
-    async with postgresql_server.fresh_database() as database_url:
+    server: DatabaseServer = request.getfixturevalue(f"{request.param}_server")
+    async with server.fresh_database() as database_url:
         with redis_server(tmp_path / "redis") as redis_url, ExitStack() as stack:
             env = {
                 "DATABASE_URL": database_url,
@@ -127,7 +129,7 @@ async def fetch_jobs(database_url: str, uuid: str) -> list[tuple[str, int]]:
     try:
         async with engine.connect() as connection:
             rows = await connection.execute(
-                text("SELECT status, attempts FROM jobs WHERE key = :key"), {"key": f"fetch:{uuid}"}
+                select(Job.status, Job.attempts).where(Job.key == f"fetch:{uuid}")
             )
             return [(status, attempts) for status, attempts in rows]
     finally:

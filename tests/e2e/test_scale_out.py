@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import subprocess
 import time
+import uuid as uuid_module
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -203,7 +204,7 @@ async def test_a_scaled_out_site_behaves_as_one_server(site: Site, tmp_path: Pat
             big = tmp_path / "Peer.pkg"
             big_sha256 = random_file(big, FETCH_MIB * MIB + 7)
             offered = await peer.upload(big)
-            uuid = str(offered["uuid"])
+            uuid = str(uuid_module.UUID(str(offered["uuid"])))  # stored dashed, as job keys
 
             # The fetch in flight shows the same progress from either serve process.
             async def both_show_progress() -> bool:

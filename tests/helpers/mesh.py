@@ -24,6 +24,7 @@ from ods.mesh.protocol import signing
 from ods.mesh.protocol.client import (
     PEER_API,
     ChunkTooLarge,
+    PeerLink,
     PeerRefused,
     PeerUnreachable,
     describe_http_error,
@@ -156,11 +157,20 @@ class Mesh:
         self.nodes: dict[str, Node] = {}
 
     async def add(
-        self, name: str, *, stage: str = "Dev", configure: bool = True, **settings_: Any
+        self,
+        name: str,
+        *,
+        stage: str = "Dev",
+        configure: bool = True,
+        site_of: Node | None = None,
+        **settings_: Any,
     ) -> Node:
+        """A node called `name`; with `site_of`, another process of that node's site (its
+        data dir and database), already configured by it."""
+        home = self.root / (site_of.name if site_of is not None else name)
         settings = load_settings(
-            data_dir=self.root / name,
-            database_url=f"sqlite:///{self.root / name / 'ods.db'}",
+            data_dir=home,
+            database_url=f"sqlite:///{home / 'ods.db'}",
             database_key=TEST_DATABASE_KEY,
             admin_password=NEW_PASSWORD,
             **settings_,
@@ -183,7 +193,7 @@ class Mesh:
         assert login.status_code == 200, login.text
         admin.headers["Authorization"] = f"Bearer {login.json()['token']}"
         node = Node(name=name, url=url, app=app, admin=admin)
-        if configure:
+        if configure and site_of is None:
             update = await admin.post(
                 "/api/admin/about/update", json={"name": name, "url": url, "stage": stage}
             )
@@ -220,10 +230,18 @@ async def link_all(nodes: list[Node]) -> None:
 
 
 async def peer_call(
-    mesh: Mesh, sender: Node, receiver: Node, method: str, path: str, body: Any = None
+    mesh: Mesh,
+    sender: Node,
+    receiver: Node,
+    method: str,
+    path: str,
+    body: Any = None,
+    link: PeerLink | None = None,
 ) -> httpx.Response:
-    """A request to `receiver`'s peer API signed with `sender`'s link: what `sender` may send."""
-    link = await links.link_by_iss(sender.context, receiver.context.iss)
+    """A request to `receiver`'s peer API signed with `sender`'s link (or with `link`, one
+    `sender` had before): what `sender` may send."""
+    if link is None:
+        link = await links.link_by_iss(sender.context, receiver.context.iss)
     assert link is not None, f"{sender.name} is not registered with {receiver.name}"
     content = b"" if body is None else json.dumps(body).encode()
     headers = signing.sign(

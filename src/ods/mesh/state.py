@@ -1,8 +1,11 @@
 """The mesh's state in one process: caches on the hot paths, last contacts, transfer threads.
 
-One `MeshState` per context (`mesh_state(context)`), closed with it. The
-caches only spare the database: each entry expires, and a chunk source is
-checked against the file on disk before it is used.
+One `MeshState` per context (`mesh_state(context)`), closed with it. A site
+may run several processes on one database and data dir, so nothing here may
+outlive a change another process makes: a chunk source is checked against the
+file on disk before it is used, and peer links are not kept at all (each
+signed request reads its peer's row, so a peer forgotten or changed through
+one process is refused or seen as changed by every process at once).
 """
 
 from __future__ import annotations
@@ -35,10 +38,9 @@ class ChunkSource:
 
 @dataclass
 class MeshState:
-    # Peer links by iss: read on every signed request.
-    peer_links: TtlCache[str, PeerLink] = field(default_factory=lambda: TtlCache(5.0))
     # Public packages by uuid: read for every run of chunks served.
     chunk_sources: TtlCache[str, ChunkSource] = field(default_factory=lambda: TtlCache(60.0))
+    # When this process last wrote each peer's last contact: spares a write per request.
     last_contacts: dict[int, float] = field(default_factory=dict)
     # Statements refused lately, so a peer repeating one does not flood the event log.
     refusals: dict[tuple[str, str, str, str], float] = field(default_factory=dict)
@@ -66,8 +68,7 @@ class MeshState:
         return state
 
     def forget_links(self) -> None:
-        """Peers changed here: read them from the database again."""
-        self.peer_links.clear()
+        """Peers changed here: write their next contact whatever the last was."""
         self.last_contacts.clear()
 
     def close(self) -> None:

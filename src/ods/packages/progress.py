@@ -1,6 +1,9 @@
-"""Downloads in flight in this process, for the progress shown on package objects.
+"""Downloads in flight, for the progress shown on package objects.
 
-The mesh's download job reports here; package listings read it.
+The mesh's download job reports here; package listings read it. A fetch runs
+in one process (a worker, on a scaled-out site) and saves its chunk count to
+the package's row once a second; every other process shows that count, and a
+rate it works out from the counts it has read (`Downloads.watched_rate`).
 """
 
 from __future__ import annotations
@@ -32,11 +35,40 @@ class DownloadProgress:
         return self.bytes_this_run / elapsed if elapsed > 0 else 0.0
 
 
+# Downloads watched through their saved progress, at most: the oldest are forgotten first.
+WATCHED = 256
+
+
+@dataclass
+class Watched:
+    """The first saved chunk count this process read of a download run elsewhere."""
+
+    chunks_done: int
+    at: float
+
+
 class Downloads:
-    """DownloadProgress of each download in flight here, by package uuid."""
+    """DownloadProgress of each download in flight here, by package uuid, and the saved
+    progress of those run by other processes, as this process has read it."""
 
     def __init__(self) -> None:
         self._by_uuid: dict[str, DownloadProgress] = {}
+        self._watched: dict[str, Watched] = {}
+
+    def watched_rate(self, uuid: str, chunks_done: int, chunk_size: int) -> int | None:
+        """Bytes per second of a download another process runs, from the chunk counts it
+        saved since this process first read one; None until the count has moved."""
+        now = time.monotonic()
+        first = self._watched.get(uuid)
+        if first is None or chunks_done < first.chunks_done:
+            # First seen here, or started again from fewer chunks (taken over, refetched).
+            self._watched[uuid] = Watched(chunks_done, now)
+            while len(self._watched) > WATCHED:
+                del self._watched[next(iter(self._watched))]
+            return None
+        if chunks_done == first.chunks_done or now <= first.at:
+            return None
+        return round((chunks_done - first.chunks_done) * chunk_size / (now - first.at))
 
     @classmethod
     def for_context(cls, context: Context) -> Self:
@@ -58,3 +90,4 @@ class Downloads:
 
     def close(self) -> None:
         self._by_uuid.clear()
+        self._watched.clear()

@@ -48,7 +48,10 @@ class Progress(BaseModel):
     chunks_done: int
     chunks_total: int
     bytes_done: int
-    rate: int | None = Field(description="Bytes per second, when this process fetches it.")
+    rate: int | None = Field(
+        description="Bytes per second: measured by the process that fetches it; on other "
+        "processes of the site, worked out from the progress it saves (null until it moves)."
+    )
     source: str | None = Field(description="The peer it is fetched from.")
 
 

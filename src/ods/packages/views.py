@@ -68,12 +68,15 @@ def progress_dict(
     live = downloads.get(uuid)
     if live is not None:
         chunks_done = live.chunks_done
+        rate: int | None = round(live.rate)
+    else:
+        rate = downloads.watched_rate(uuid, chunks_done, CHUNK_SIZE)
     total = -(-file_size // CHUNK_SIZE)
     return {
         "chunks_done": chunks_done,
         "chunks_total": total,
         "bytes_done": min(file_size, chunks_done * CHUNK_SIZE),
-        "rate": round(live.rate) if live is not None else None,
+        "rate": rate,
         "source": live.source if live is not None else source,
     }
 

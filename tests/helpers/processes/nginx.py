@@ -1,8 +1,9 @@
-"""A real Nginx with the shipped site config (deploy/nginx/ods.conf) in front of one ODS.
+"""A real Nginx with the shipped site config (deploy/nginx/ods.conf) in front of ODS.
 
 The config is used as an admin would install it, with only what differs on
 a test machine replaced: loopback ports instead of 80 and 443, a generated
-certificate, the ODS node's port and data dir. Nginx runs as one process in
+certificate, the ODS processes' ports (one upstream server line each, as the
+scale-out recipe in docs/install.md has it) and the data dir. Nginx runs as one process in
 the foreground, with its pid, logs and temp files in a work dir.
 """
 
@@ -12,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,12 +48,13 @@ def nginx_binary() -> str:
 
 
 def site_config(
-    ods_port: int, data_dir: Path, http_port: int, https_port: int, cert: Path, key: Path
+    ods_ports: Sequence[int], data_dir: Path, http_port: int, https_port: int, cert: Path, key: Path
 ) -> str:
     """deploy/nginx/ods.conf with this machine's ports, certificate and data dir."""
     text = SITE_CONFIG.read_text(encoding="utf-8")
+    upstreams = "\n    ".join(f"server 127.0.0.1:{port};" for port in ods_ports)
     for old, new in [
-        ("server 127.0.0.1:8000;", f"server 127.0.0.1:{ods_port};"),
+        ("server 127.0.0.1:8000;", upstreams),
         ("listen 80;", f"listen 127.0.0.1:{http_port};"),
         ("listen [::]:80;", ""),
         ("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;"),
@@ -94,12 +96,14 @@ def _accepts(port: int) -> bool:
 
 @contextmanager
 def nginx_in_front_of(
-    ods_port: int, data_dir: Path, cert: Path, key: Path, workdir: Path
+    ods_port: int | Sequence[int], data_dir: Path, cert: Path, key: Path, workdir: Path
 ) -> Iterator[Nginx]:
+    """Nginx in front of one `ods serve` (a port) or several on one data dir (their ports)."""
+    ods_ports = [ods_port] if isinstance(ods_port, int) else list(ods_port)
     workdir.mkdir(parents=True)
     https_port = free_port()
     (workdir / "ods.conf").write_text(
-        site_config(ods_port, data_dir, free_port(), https_port, cert, key), encoding="utf-8"
+        site_config(ods_ports, data_dir, free_port(), https_port, cert, key), encoding="utf-8"
     )
     (workdir / "nginx.conf").write_text(main_config(workdir), encoding="utf-8")
     with (workdir / "stderr.log").open("wb") as stderr:

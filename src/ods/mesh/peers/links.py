@@ -1,10 +1,10 @@
 """Links to registered peers: each peer's address, stage and secret, and the health of the link.
 
 A `PeerLink` is what every exchange with a peer needs; links are read from
-the database (secrets decrypted with DATABASE_KEY) and cached for a few
-seconds. Every exchange records its outcome here: a peer that stops
-answering is marked unreachable (with a `peer.unreachable` event) and
-reachable again at its next answer.
+the database (secrets decrypted with DATABASE_KEY) for each exchange, so
+every process of a site sees a change to a peer at once. Every exchange
+records its outcome here: a peer that stops answering is marked unreachable
+(with a `peer.unreachable` event) and reachable again at its next answer.
 """
 
 from __future__ import annotations
@@ -57,20 +57,15 @@ async def links(context: Context) -> list[PeerLink]:
 
 
 async def link_by_iss(context: Context, iss: str) -> PeerLink | None:
-    cached = mesh_state(context).peer_links.get(iss)
-    if cached is not None:
-        return cached
+    """The peer's link as the database has it now: never a copy kept in this process,
+    which another process of the site may have made stale (unregistered, new stage)."""
     async with context.db.session() as session:
         peer = (await session.execute(select(Peer).where(Peer.iss == iss))).scalar_one_or_none()
-    if peer is None:
-        return None
-    link = link_of(context, peer)
-    mesh_state(context).peer_links.put(iss, link)
-    return link
+    return None if peer is None else link_of(context, peer)
 
 
 def forget_links(context: Context) -> None:
-    """Peers changed here: read them from the database again."""
+    """Peers changed here: forget what this process remembers of them."""
     mesh_state(context).forget_links()
 
 

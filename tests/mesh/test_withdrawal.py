@@ -115,3 +115,28 @@ async def test_a_server_whose_stage_changes_restores_what_it_now_takes(mesh: Mes
     await reconcile_all(site.context)
     assert await state_on(site, "Tool.pkg") == ("Test", "Public")
     assert await share_status(site, "Tool.pkg") == 200
+
+
+async def test_servers_of_three_stages_each_follow_their_own_rule(mesh: Mesh) -> None:
+    """Dev, Test and Prod servers in a chain; a Prod package set back to Dev and promoted
+    step by step: each server serves it exactly while its stage takes it, and the Dev
+    server it was uploaded to serves it throughout."""
+    dev = await mesh.add("ods-dev", stage="Dev")
+    test = await mesh.add("ods-test", stage="Test")
+    prod = await mesh.add("ods-prod", stage="Prod")
+    await link_all([dev, test, prod])
+    await uploaded(dev.admin, "App.pkg", os.urandom(5000), stage="Prod")
+    for node in (test, prod):
+        await wait_public(node, "App.pkg")
+
+    steps = [
+        ("Dev", ["Public", "Withdrawn", "Withdrawn"]),
+        ("Test", ["Public", "Public", "Withdrawn"]),
+        ("Prod", ["Public", "Public", "Public"]),
+    ]
+    for stage, wanted in steps:
+        moved = await dev.admin.patch("/api/admin/packages/App.pkg", json={"stage": stage})
+        assert moved.status_code == 200, moved.text
+        for node, status in zip((dev, test, prod), wanted, strict=True):
+            await until(node, "App.pkg", (stage, status))
+            assert await share_status(node, "App.pkg") == (200 if status == "Public" else 404)

@@ -214,11 +214,16 @@ async def wait_public(node: Node, name: str, within: float = 15.0) -> dict[str, 
         await asyncio.sleep(0.05)
 
 
-async def served_sha256(node: Node, name: str) -> str:
+async def share_get(node: Node, name: str) -> httpx.Response:
+    """`GET /share/{name}` on the node, as a Mac would download it."""
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=node.app), base_url=node.url
     ) as client:
-        response = await client.get(f"/share/{name}")
+        return await client.get(f"/share/{name}")
+
+
+async def served_sha256(node: Node, name: str) -> str:
+    response = await share_get(node, name)
     assert response.status_code == 200
     return hashlib.sha256(response.content).hexdigest()
 

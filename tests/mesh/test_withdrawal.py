@@ -8,14 +8,21 @@ import hashlib
 import os
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
 
 from ods.core.models import Package
 from ods.mesh.peers import links
 from ods.mesh.reconcile import reconcile_all, reconcile_with
-from tests.helpers.mesh import Mesh, Node, events_of, link_all, served_sha256, wait_public
+from tests.helpers.mesh import (
+    Mesh,
+    Node,
+    events_of,
+    link_all,
+    served_sha256,
+    share_get,
+    wait_public,
+)
 from tests.helpers.packages import uploaded
 
 pytestmark = pytest.mark.portable
@@ -35,10 +42,7 @@ async def until(node: Node, name: str, wanted: tuple[str, str], within: float = 
 
 
 async def share_status(node: Node, name: str) -> int:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=node.app), base_url=node.url
-    ) as client:
-        return (await client.get(f"/share/{name}")).status_code
+    return (await share_get(node, name)).status_code
 
 
 async def test_a_demotion_withdraws_the_package_on_servers_that_do_not_take_it(

@@ -1,0 +1,221 @@
+"""Chaos on a mesh of real `ods serve` processes: uploads, replacements, deletes and stage
+changes on random nodes while nodes are killed with SIGKILL and started again; then the
+mesh must converge. Shared by the bounded test in the suite and `bench/chaos.py`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from tests.helpers.processes.mesh import Node, mesh_of, random_file
+
+STAGES = ("Dev", "Test", "Prod")
+MIB = 1024 * 1024
+# Short intervals, so that a node that missed news while it was down catches up soon.
+CHAOS_ENV = {"ODS_RECONCILE_INTERVAL": "10"}
+
+
+@dataclass
+class ChaosReport:
+    nodes: int
+    seconds: float
+    operations: Counter[str] = field(default_factory=Counter)
+    kills: int = 0
+    converged_after: float | None = None  # seconds from the end of the chaos
+    packages: int = 0
+    package_bytes: int = 0
+    bytes_to_peers: float = 0.0  # counted before each kill and at the end
+    peak_rss: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def refetched_bytes(self) -> float:
+        """Bytes sent between peers beyond one copy of each final package per receiver."""
+        return max(0.0, self.bytes_to_peers - self.package_bytes * (self.nodes - 1))
+
+
+class RssWatch:
+    """The peak resident memory of any one node, sampled while the nodes run."""
+
+    def __init__(self, nodes: list[Node]) -> None:
+        self.nodes = nodes
+        self.peak = 0
+
+    def sample(self) -> None:
+        for node in self.nodes:
+            if node.server is None or node.server.process.poll() is not None:
+                continue
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, psutil.Process(node.pid).memory_info().rss)
+
+
+async def state_of(node: Node) -> dict[str, tuple[str, str, str]] | None:
+    """filename -> (sha256, stage, status) of every package on the node; None if it is down."""
+    try:
+        async with node.client() as client:
+            response = await client.get("/api/admin/packages", params={"limit": 1000})
+    except httpx.TransportError:
+        return None
+    if response.status_code != 200:
+        return None
+    return {
+        item["filename"]: (item["sha256"], item["stage"], item["status"])
+        for item in response.json()["items"]
+    }
+
+
+async def converged(nodes: list[Node]) -> str | None:
+    """None when every node has the same packages, all Public; else what differs."""
+    states = [await state_of(node) for node in nodes]
+    if any(state is None for state in states):
+        return "a node does not answer"
+    first = states[0]
+    assert first is not None
+    for node, state in zip(nodes, states, strict=True):
+        unsettled = {name: row for name, row in (state or {}).items() if row[2] != "Public"}
+        if unsettled:
+            return f"{node.name} has {unsettled}"
+        if state != first:
+            return f"{node.name} differs from {nodes[0].name}"
+    return None
+
+
+class Chaos:
+    def __init__(self, root: Path, nodes: list[Node], seed: int) -> None:
+        self.root = root
+        self.nodes = nodes
+        self.rng = random.Random(seed)
+        self.down: dict[str, float] = {}  # node name -> when to start it again
+        self.files = 0
+
+    def live(self) -> list[Node]:
+        return [node for node in self.nodes if node.name not in self.down]
+
+    async def act(self, report: ChaosReport) -> None:
+        choice = self.rng.choices(
+            ["upload", "replace", "delete", "stage", "kill"], weights=[4, 2, 1, 2, 1]
+        )[0]
+        live = self.live()
+        if choice == "kill":
+            if len(self.down) < 2 and len(live) > 2:
+                victim = self.rng.choice(live)
+                # Its counters die with it: count what it sent so far first.
+                report.bytes_to_peers += await victim.metric(
+                    "ods_bytes_served_total", {"to": "peers"}
+                )
+                victim.kill()
+                self.down[victim.name] = time.monotonic() + self.rng.uniform(2, 6)
+                report.kills += 1
+            return
+        node = self.rng.choice(live)
+        state = await state_of(node) or {}
+        names = sorted(state)
+        try:
+            if choice in ("upload", "replace") or not names:
+                if choice == "replace" and names:
+                    name = self.rng.choice(names)
+                else:
+                    self.files += 1
+                    name = f"Chaos-{self.files}.pkg"
+                path = self.root / "files" / f"{self.files}-{self.rng.random():.6f}" / name
+                path.parent.mkdir(parents=True)
+                await asyncio.to_thread(random_file, path, self.rng.randint(MIB // 2, 3 * MIB))
+                await self.upload(node, path, replace=name in state)
+            elif choice == "delete":
+                async with node.client() as client:
+                    await client.delete(f"/api/admin/packages/{self.rng.choice(names)}")
+            else:
+                async with node.client() as client:
+                    await client.patch(
+                        f"/api/admin/packages/{self.rng.choice(names)}",
+                        json={"stage": self.rng.choice(STAGES)},
+                    )
+            report.operations[choice] += 1
+        except httpx.TransportError:
+            report.operations[f"{choice} (node went away)"] += 1
+
+    @staticmethod
+    async def upload(node: Node, path: Path, *, replace: bool) -> None:
+        form = {"stage": "Dev"} | ({"replace": "true"} if replace else {})
+        async with node.client() as client:
+            with path.open("rb") as handle:
+                await client.post(
+                    "/api/admin/upload", files={"file": (path.name, handle)}, data=form
+                )
+
+    def restart_due(self) -> None:
+        now = time.monotonic()
+        for node in self.nodes:
+            if node.name in self.down and self.down[node.name] <= now:
+                node.start()
+                del self.down[node.name]
+
+    async def relogin(self) -> None:
+        for node in self.nodes:
+            await node.login()
+
+
+async def run_chaos(
+    root: Path, *, nodes: int = 5, seconds: float = 30.0, settle: float = 180.0, seed: int = 1
+) -> ChaosReport:
+    """Run the chaos for `seconds`, then wait up to `settle` seconds for convergence."""
+    report = ChaosReport(nodes=nodes, seconds=seconds)
+    with mesh_of(root, nodes, **CHAOS_ENV) as mesh:
+        for node in mesh:
+            await node.login()
+            await node.configure("Dev")
+        for node, other in zip(mesh, mesh[1:] + mesh[:1], strict=True):
+            await node.register_with(other)  # a ring: every node has two ways in
+        chaos = Chaos(root, mesh, seed)
+        watch = RssWatch(mesh)
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            await chaos.act(report)
+            chaos.restart_due()
+            watch.sample()
+            await asyncio.sleep(chaos.rng.uniform(0.2, 1.0))
+        while chaos.down:
+            chaos.restart_due()
+            await asyncio.sleep(0.2)
+        settled_from = time.monotonic()
+        await chaos.relogin()
+        difference: str | None = "not checked yet"
+        while time.monotonic() - settled_from < settle:
+            watch.sample()
+            difference = await converged(mesh)
+            if difference is None:
+                report.converged_after = time.monotonic() - settled_from
+                break
+            await asyncio.sleep(1.0)
+        if difference is not None:
+            report.problems.append(f"no convergence after {settle:.0f} s: {difference}")
+        report.peak_rss = watch.peak
+        await check_served(mesh, report)
+    return report
+
+
+async def check_served(nodes: list[Node], report: ChaosReport) -> None:
+    """Every node serves exactly the bytes its listing names, and keeps no staging."""
+    state = await state_of(nodes[0]) or {}
+    report.packages = len(state)
+    for node in nodes:
+        listed: dict[str, Any] = {p["filename"]: p for p in await node.packages()}
+        for name, (sha256, _, _) in state.items():
+            if await node.served_sha256(name) != sha256:
+                report.problems.append(f"{node.name} does not serve {name} as listed")
+        if node is nodes[0]:
+            report.package_bytes = sum(int(p["file_size"]) for p in listed.values())
+        report.bytes_to_peers += await node.metric("ods_bytes_served_total", {"to": "peers"})
+        staging = node.data_dir / "staging"
+        left = [p.name for p in staging.iterdir()] if staging.exists() else []
+        if left:
+            report.problems.append(f"{node.name} keeps staging files {left}")

@@ -143,11 +143,15 @@ def _keys(extracted: Extracted, target: Target) -> dict[str, str]:
     return keys
 
 
+def _drop_all(connection: Connection) -> None:
+    existing = MetaData()
+    existing.reflect(connection)
+    existing.drop_all(connection)
+
+
 def _load(connection: Connection, extracted: Extracted, force: bool, progress: Progress) -> int:
     if force:
-        existing = MetaData()
-        existing.reflect(connection)
-        existing.drop_all(connection)
+        _drop_all(connection)
     command.upgrade(migrate.alembic_config(connection), "head")
     with extracted.paths[archive.DATABASE].open(encoding="utf-8") as source:
         tables.read_revision(source)
@@ -172,6 +176,15 @@ async def _load_database(target: Target, extracted: Extracted, progress: Progres
     except BackupError:
         raise
     except Exception as exc:
+        if engine.dialect.name == "mysql":
+            # MariaDB/MySQL commit each CREATE TABLE at once: take out what the load made.
+            async with engine.begin() as connection:
+                await connection.run_sync(_drop_all)
+            if force:
+                raise BackupError(
+                    f"Loading the database failed: {exc}. With --force its tables had been "
+                    "removed already: the database is empty now; the data dir is unchanged."
+                ) from exc
         raise BackupError(f"Loading the database failed, nothing was restored: {exc}") from exc
     finally:
         await engine.dispose()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sqlalchemy import Column, Table, inspect, select, text
+from sqlalchemy import Column, Integer, Table, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -172,8 +172,9 @@ def _advance_sequences(connection: Connection) -> None:
     if connection.dialect.name != "postgresql":
         return
     for table in Base.metadata.sorted_tables:
-        if "id" not in table.columns or not table.columns["id"].autoincrement:
-            continue
+        column = table.columns.get("id")
+        if column is None or not isinstance(column.type, Integer) or not column.autoincrement:
+            continue  # only integer ids come from a sequence
         connection.execute(
             text(
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "  # noqa: S608

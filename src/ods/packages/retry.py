@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ods.core.errors import Conflict
 from ods.core.models import Event, Package, Peer, utcnow
 from ods.core.statuses import Status
+from ods.core.uuids import public_uuid
 from ods.events.catalogue import PackageFailed
 from ods.jobs import runner as jobs
 from ods.jobs.kinds import Fetch
@@ -82,21 +83,25 @@ async def due_for_retry(
     )
     if not failed:
         return set()
-    history = {
-        uuid: (count, last)
-        for uuid, count, last in (
-            await session.execute(
-                select(Event.package_uuid, func.count(), func.max(Event.created))
-                .where(Event.kind == PackageFailed.kind, Event.package_uuid.in_(failed))
-                .group_by(Event.package_uuid)
-            )
-        ).all()
-        if uuid is not None
-    }
+    # Events name a package by its uuid as the event data shows it (hex; dashed in
+    # events recorded before), so both spellings are looked up.
+    spelled = {public_uuid(uuid): uuid for uuid in failed} | {uuid: uuid for uuid in failed}
+    history: dict[str, tuple[int, dt.datetime | None]] = {}
+    rows = await session.execute(
+        select(Event.package_uuid, func.count(), func.max(Event.created))
+        .where(Event.kind == PackageFailed.kind, Event.package_uuid.in_(list(spelled)))
+        .group_by(Event.package_uuid)
+    )
+    for spelling, count, last in rows.all():
+        if spelling is None:
+            continue
+        uuid = spelled[spelling]
+        before, latest = history.get(uuid, (0, None))
+        history[uuid] = (before + count, max(filter(None, (latest, last)), default=None))
     now = utcnow()
     due = set()
     for uuid in failed:
-        count, last = history.get(uuid, (0, None))
-        if last is None or now - last >= retry_delay(count, interval):
+        count, failed_at = history.get(uuid, (0, None))
+        if failed_at is None or now - failed_at >= retry_delay(count, interval):
             due.add(uuid)
     return due

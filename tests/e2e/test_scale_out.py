@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
-import time
 import uuid as uuid_module
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -28,7 +27,7 @@ from ods.core.config import normalise_database_url
 from ods.core.db import create_engine
 from ods.core.models import Job
 from tests.helpers.packages import MIB
-from tests.helpers.processes.mesh import PASSWORD, Node, random_file
+from tests.helpers.processes.mesh import PASSWORD, Node, random_file, wait_for
 from tests.helpers.processes.nginx import Nginx, nginx_in_front_of
 from tests.helpers.processes.proxy import ThrottledProxy
 from tests.helpers.processes.redis_server import redis_server
@@ -78,13 +77,6 @@ def workers_of(
             if process.poll() is None:
                 process.terminate()
                 process.wait(timeout=30)
-
-
-async def wait_for(what: str, seconds: float, check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])

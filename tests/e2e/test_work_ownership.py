@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.helpers.packages import BOUNDARY, CONTENT_TYPE, MIB, content_of
-from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file
+from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file, wait_for
 from tests.helpers.processes.proxy import ThrottledProxy
 from tests.helpers.processes.redis_server import redis_server
 from tests.helpers.processes.serve import ODS, OdsServer, free_port, server_env, start
@@ -38,13 +38,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         process.wait(timeout=30)
-
-
-async def wait_for(what: str, seconds: float, check: Callable[[], Awaitable[bool]]) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
 
 
 def says(log: Path, text: str) -> bool:

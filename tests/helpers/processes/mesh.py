@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,3 +211,11 @@ def random_file(path: Path, size: int) -> str:
             digest.update(part)
             remaining -= len(part)
     return digest.hexdigest()
+
+
+async def wait_for(what: str, seconds: float, check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait until `check()` holds; fail naming `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.1)

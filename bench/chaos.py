@@ -54,6 +54,8 @@ async def main() -> int:
                 seed=args.seed + run,
             )
         print(row(run, report), flush=True)
+        done = ", ".join(f"{kind} {count}" for kind, count in sorted(report.operations.items()))
+        print(f"chaos: run {run}: {done}", file=sys.stderr)
         for problem in report.problems:
             print(f"chaos: run {run}: {problem}", file=sys.stderr)
         failed += bool(report.problems)

@@ -1,6 +1,8 @@
-"""Chaos on a mesh of real `ods serve` processes: uploads, replacements, deletes and stage
-changes on random nodes while nodes are killed with SIGKILL and started again; then the
-mesh must converge. Shared by the bounded test in the suite and `bench/chaos.py`."""
+"""Chaos on a mesh of real `ods serve` processes: uploads, replacements, deletes,
+promotions and demotions on random nodes while nodes are killed with SIGKILL and started
+again; then the mesh must converge. The nodes have different stages, so demotions
+withdraw packages and promotions bring them back. Shared by the bounded test in the suite
+and `bench/chaos.py`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -19,6 +20,10 @@ import psutil
 from tests.helpers.processes.mesh import Node, mesh_of, random_file
 
 STAGES = ("Dev", "Test", "Prod")
+# The nodes' own stages, in order; more nodes than names repeat Dev.
+NODE_STAGES = ("Dev", "Test", "Prod", "Dev", "Test")
+# The first actions, so that even a short run does each kind at least once.
+OPENING = ("upload", "upload", "kill", "stage", "upload", "replace", "delete", "stage")
 MIB = 1024 * 1024
 # Short intervals, so that a node that missed news while it was down catches up soon.
 CHAOS_ENV = {"ODS_RECONCILE_INTERVAL": "10"}
@@ -32,15 +37,16 @@ class ChaosReport:
     kills: int = 0
     converged_after: float | None = None  # seconds from the end of the chaos
     packages: int = 0
-    package_bytes: int = 0
+    received_bytes: int = 0  # sizes of the packages each node holds from others, summed
     bytes_to_peers: float = 0.0  # counted before each kill and at the end
     peak_rss: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def refetched_bytes(self) -> float:
-        """Bytes sent between peers beyond one copy of each final package per receiver."""
-        return max(0.0, self.bytes_to_peers - self.package_bytes * (self.nodes - 1))
+        """Bytes sent between peers beyond one copy of each final package per receiver:
+        resumed and repeated downloads, and versions replaced or deleted meanwhile."""
+        return max(0.0, self.bytes_to_peers - self.received_bytes)
 
 
 class RssWatch:
@@ -58,8 +64,16 @@ class RssWatch:
                 self.peak = max(self.peak, psutil.Process(node.pid).memory_info().rss)
 
 
-async def state_of(node: Node) -> dict[str, tuple[str, str, str]] | None:
-    """filename -> (sha256, stage, status) of every package on the node; None if it is down."""
+Row = tuple[str, str, str, str | None]
+
+
+def accepts(server_stage: str, package_stage: str) -> bool:
+    return STAGES.index(package_stage) >= STAGES.index(server_stage)
+
+
+async def state_of(node: Node) -> dict[str, Row] | None:
+    """filename -> (sha256, stage, status, origin iss) of every package on the node; None
+    if it is down."""
     try:
         async with node.client() as client:
             response = await client.get("/api/admin/packages", params={"limit": 1000})
@@ -68,32 +82,46 @@ async def state_of(node: Node) -> dict[str, tuple[str, str, str]] | None:
     if response.status_code != 200:
         return None
     return {
-        item["filename"]: (item["sha256"], item["stage"], item["status"])
+        item["filename"]: (item["sha256"], item["stage"], item["status"], item["origin_iss"])
         for item in response.json()["items"]
     }
 
 
-async def converged(nodes: list[Node]) -> str | None:
-    """None when every node has the same packages, all Public; else what differs."""
-    states = [await state_of(node) for node in nodes]
-    if any(state is None for state in states):
+async def converged(nodes: list[Node], stages: dict[str, str], isses: dict[str, str]) -> str | None:
+    """None when the mesh has settled; else what differs. Settled: every package has one
+    version and stage everywhere it is held, and each node serves exactly the packages its
+    stage takes (and those uploaded to it); a package it does not take is absent or
+    withdrawn."""
+    states = {node.name: await state_of(node) for node in nodes}
+    if any(state is None for state in states.values()):
         return "a node does not answer"
-    first = states[0]
-    assert first is not None
-    for node, state in zip(nodes, states, strict=True):
-        unsettled = {name: row for name, row in (state or {}).items() if row[2] != "Public"}
-        if unsettled:
-            return f"{node.name} has {unsettled}"
-        if state != first:
-            return f"{node.name} differs from {nodes[0].name}"
+    versions: dict[str, set[tuple[str, str]]] = {}
+    for state in states.values():
+        for name, (sha256, stage, _, _) in (state or {}).items():
+            versions.setdefault(name, set()).add((sha256, stage))
+    for name, seen in versions.items():
+        if len(seen) > 1:
+            return f"{name} differs between nodes: {sorted(seen)}"
+    for node in nodes:
+        state = states[node.name] or {}
+        for name, ((_, stage),) in versions.items():
+            row = state.get(name)
+            mine = row is not None and row[3] in (None, isses[node.name])
+            wanted = "Public" if mine or accepts(stages[node.name], stage) else "Withdrawn"
+            if row is None and wanted == "Public":
+                return f"{node.name} ({stages[node.name]}) lacks {name} at {stage}"
+            if row is not None and row[2] != wanted:
+                return f"{node.name} ({stages[node.name]}) has {name} {row[2]}, not {wanted}"
     return None
 
 
 class Chaos:
-    def __init__(self, root: Path, nodes: list[Node], seed: int) -> None:
+    def __init__(self, root: Path, nodes: list[Node], stages: dict[str, str], seed: int) -> None:
         self.root = root
         self.nodes = nodes
+        self.stages = stages
         self.rng = random.Random(seed)
+        self.opening = list(OPENING)
         self.down: dict[str, float] = {}  # node name -> when to start it again
         self.files = 0
 
@@ -101,9 +129,13 @@ class Chaos:
         return [node for node in self.nodes if node.name not in self.down]
 
     async def act(self, report: ChaosReport) -> None:
-        choice = self.rng.choices(
-            ["upload", "replace", "delete", "stage", "kill"], weights=[4, 2, 1, 2, 1]
-        )[0]
+        choice = (
+            self.opening.pop(0)
+            if self.opening
+            else self.rng.choices(
+                ["upload", "replace", "delete", "stage", "kill"], weights=[4, 2, 1, 2, 1]
+            )[0]
+        )
         live = self.live()
         if choice == "kill":
             if len(self.down) < 2 and len(live) > 2:
@@ -129,7 +161,8 @@ class Chaos:
                 path = self.root / "files" / f"{self.files}-{self.rng.random():.6f}" / name
                 path.parent.mkdir(parents=True)
                 await asyncio.to_thread(random_file, path, self.rng.randint(MIB // 2, 3 * MIB))
-                await self.upload(node, path, replace=name in state)
+                stage = self.rng.choice([s for s in STAGES if accepts(self.stages[node.name], s)])
+                await self.upload(node, path, stage=stage, replace=name in state)
             elif choice == "delete":
                 async with node.client() as client:
                     await client.delete(f"/api/admin/packages/{self.rng.choice(names)}")
@@ -144,8 +177,8 @@ class Chaos:
             report.operations[f"{choice} (node went away)"] += 1
 
     @staticmethod
-    async def upload(node: Node, path: Path, *, replace: bool) -> None:
-        form = {"stage": "Dev"} | ({"replace": "true"} if replace else {})
+    async def upload(node: Node, path: Path, *, stage: str, replace: bool) -> None:
+        form = {"stage": stage} | ({"replace": "true"} if replace else {})
         async with node.client() as client:
             with path.open("rb") as handle:
                 await client.post(
@@ -170,12 +203,16 @@ async def run_chaos(
     """Run the chaos for `seconds`, then wait up to `settle` seconds for convergence."""
     report = ChaosReport(nodes=nodes, seconds=seconds)
     with mesh_of(root, nodes, **CHAOS_ENV) as mesh:
+        stages = {node.name: NODE_STAGES[i % len(NODE_STAGES)] for i, node in enumerate(mesh)}
+        isses: dict[str, str] = {}
         for node in mesh:
             await node.login()
-            await node.configure("Dev")
-        for node, other in zip(mesh, mesh[1:] + mesh[:1], strict=True):
-            await node.register_with(other)  # a ring: every node has two ways in
-        chaos = Chaos(root, mesh, seed)
+            await node.configure(stages[node.name])
+            isses[node.name] = (await node.about())["iss"]
+        for i, node in enumerate(mesh):
+            for other in mesh[i + 1 :]:
+                await node.register_with(other)  # every node with every other
+        chaos = Chaos(root, mesh, stages, seed)
         watch = RssWatch(mesh)
         ends = time.monotonic() + seconds
         while time.monotonic() < ends:
@@ -191,7 +228,7 @@ async def run_chaos(
         difference: str | None = "not checked yet"
         while time.monotonic() - settled_from < settle:
             watch.sample()
-            difference = await converged(mesh)
+            difference = await converged(mesh, stages, isses)
             if difference is None:
                 report.converged_after = time.monotonic() - settled_from
                 break
@@ -199,23 +236,29 @@ async def run_chaos(
         if difference is not None:
             report.problems.append(f"no convergence after {settle:.0f} s: {difference}")
         report.peak_rss = watch.peak
-        await check_served(mesh, report)
+        await check_served(mesh, isses, report)
     return report
 
 
-async def check_served(nodes: list[Node], report: ChaosReport) -> None:
-    """Every node serves exactly the bytes its listing names, and keeps no staging."""
-    state = await state_of(nodes[0]) or {}
-    report.packages = len(state)
+async def check_served(nodes: list[Node], isses: dict[str, str], report: ChaosReport) -> None:
+    """Every node serves exactly the bytes its listing names for what it serves, and keeps
+    no staging."""
+    everything: dict[str, int] = {}
     for node in nodes:
-        listed: dict[str, Any] = {p["filename"]: p for p in await node.packages()}
-        for name, (sha256, _, _) in state.items():
-            if await node.served_sha256(name) != sha256:
-                report.problems.append(f"{node.name} does not serve {name} as listed")
-        if node is nodes[0]:
-            report.package_bytes = sum(int(p["file_size"]) for p in listed.values())
+        listed = await node.packages()
+        for package in listed:
+            everything[package["filename"]] = int(package["file_size"])
+            if package["origin_iss"] not in (None, isses[node.name]):
+                report.received_bytes += int(package["file_size"])
+            if package["status"] != "Public":
+                continue
+            if await node.served_sha256(package["filename"]) != package["sha256"]:
+                report.problems.append(
+                    f"{node.name} does not serve {package['filename']} as listed"
+                )
         report.bytes_to_peers += await node.metric("ods_bytes_served_total", {"to": "peers"})
         staging = node.data_dir / "staging"
         left = [p.name for p in staging.iterdir()] if staging.exists() else []
         if left:
             report.problems.append(f"{node.name} keeps staging files {left}")
+    report.packages = len(everything)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +37,9 @@ async def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--settle", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the data dirs and logs of a run with problems"
+    )
     args = parser.parse_args()
     print(
         "| run | nodes | chaos | operations | kills | packages | converged after "
@@ -45,14 +49,14 @@ async def main() -> int:
     failed = 0
     for run in range(1, args.runs + 1):
         print(f"chaos: run {run} of {args.runs}", file=sys.stderr)
-        with tempfile.TemporaryDirectory(prefix="ods-chaos-") as root:
-            report = await run_chaos(
-                Path(root),
-                nodes=args.nodes,
-                seconds=args.seconds,
-                settle=args.settle,
-                seed=args.seed + run,
-            )
+        root = Path(tempfile.mkdtemp(prefix="ods-chaos-"))
+        report = await run_chaos(
+            root, nodes=args.nodes, seconds=args.seconds, settle=args.settle, seed=args.seed + run
+        )
+        if args.keep and report.problems:
+            print(f"chaos: run {run}: kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root)
         print(row(run, report), flush=True)
         done = ", ".join(f"{kind} {count}" for kind, count in sorted(report.operations.items()))
         print(f"chaos: run {run}: {done}", file=sys.stderr)

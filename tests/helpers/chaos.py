@@ -235,9 +235,23 @@ async def run_chaos(
             await asyncio.sleep(1.0)
         if difference is not None:
             report.problems.append(f"no convergence after {settle:.0f} s: {difference}")
+            report.problems.extend(await history(mesh, difference))
         report.peak_rss = watch.peak
         await check_served(mesh, isses, report)
     return report
+
+
+async def history(nodes: list[Node], difference: str) -> list[str]:
+    """What each node's event log says about the packages named in `difference`."""
+    names = {word for word in difference.split() if word.startswith("Chaos-")}
+    lines = []
+    for node in nodes:
+        async with node.client() as client:
+            response = await client.get("/api/admin/events", params={"limit": 1000})
+        for event in reversed(response.json()["items"]):
+            if event["data"].get("filename") in names:
+                lines.append(f"{node.name} #{event['id']} {event['kind']}: {event['message']}")
+    return lines
 
 
 async def check_served(nodes: list[Node], isses: dict[str, str], report: ChaosReport) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 
-from ods.mesh import reconcile
+from ods.mesh import reconcile, tombstones
 from ods.mesh.peers import links
 from tests.helpers.mesh import Mesh, Node, link_all, served_sha256, wait_public
 from tests.helpers.packages import uploaded
@@ -123,3 +123,42 @@ async def test_conflicting_uploads_converge_on_the_newer_one(mesh: Mesh) -> None
     [conflict] = await events(a, "package.conflict")
     assert conflict["package_uuid"] == on_a["uuid"]
     assert str(newer["uuid"]) in str(conflict["message"])
+
+
+async def test_a_version_kept_for_its_successor_goes_when_the_successor_is_deleted(
+    mesh: Mesh,
+) -> None:
+    """b keeps serving the replaced version while the new one comes; when the news is that
+    the new one was deleted too, no successor is coming and the old version goes."""
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    await link_all([a, b])
+    await uploaded(a.admin, "Tool.pkg", b"version 1")
+    await wait_public(b, "Tool.pkg")
+    mesh.transport.down.add("ods-b.test")
+    replaced = await a.admin.post(
+        "/api/admin/upload",
+        params={"replace": "true"},
+        files={"file": ("Tool.pkg", b"version 2")},
+        data={"stage": "Prod"},
+    )
+    assert replaced.status_code == 201, replaced.text
+    [replacement] = await tombstones.propagated(a.context)  # names version 2 as successor
+    assert (await a.admin.delete("/api/admin/packages/Tool.pkg")).status_code == 204
+    # a cannot reach b: b hears of both in the order the test gives them.
+    cards = {card.reason: card for card in await tombstones.propagated(a.context)}
+    cards["replaced"] = replacement
+    link = await links.link_by_iss(b.context, a.context.iss)
+    assert link is not None
+
+    # The replacement first: b keeps version 1 and asks for version 2...
+    assert await tombstones.accept(b.context, link, cards["replaced"])
+    assert (await b.admin.get("/api/admin/packages/Tool.pkg")).json()["status"] == "Public"
+    # ...which was deleted meanwhile: nothing will take version 1's place.
+    assert await tombstones.accept(b.context, link, cards["deleted"])
+
+    await wait_gone(b, "Tool.pkg")
+    mesh.transport.down.discard("ods-b.test")
+    await reconcile_now(b, a)
+    await asyncio.sleep(0.3)
+    assert (await b.admin.get("/api/admin/packages/Tool.pkg")).status_code == 404

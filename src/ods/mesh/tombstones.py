@@ -205,6 +205,7 @@ async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> 
                 session, tombstone.uuid, tombstone.filename, tombstone.reason, statement
             )
     await announce(context, tombstone.uuid, skip_iss=link.iss)
+    await release_kept(context, link, tombstone)
     return True
 
 
@@ -229,8 +230,7 @@ async def _replacement_follows(
     """
     if tombstone.reason != "replaced" or tombstone.replaced_by is None:
         return False
-    me = await get_identity(context.db, context.cipher)
-    if tombstone.replaced_by_stage is None or not me.stage.accepts(tombstone.replaced_by_stage):
+    if not await _successor_coming(context, tombstone):
         return False
     async with context.db.transaction() as session:
         status = await session.scalar(select(Package.status).where(Package.uuid == tombstone.uuid))
@@ -239,3 +239,57 @@ async def _replacement_follows(
         await service.bury(session, tombstone.uuid, tombstone.filename, tombstone.reason, statement)
     await intake.want(context, link, tombstone.replaced_by)
     return True
+
+
+async def _successor_coming(context: Context, tombstone: TombstoneCard) -> bool:
+    """Whether the version that replaced the tombstone's is one this server will fetch:
+    it takes its stage, and has not heard that it is gone too."""
+    if tombstone.reason != "replaced" or tombstone.replaced_by is None:
+        return False
+    me = await get_identity(context.db, context.cipher)
+    if tombstone.replaced_by_stage is None or not me.stage.accepts(tombstone.replaced_by_stage):
+        return False
+    return not await is_buried(context, tombstone.replaced_by)
+
+
+async def release_kept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> None:
+    """Remove a replaced version kept serving while its successor came (see
+    `_replacement_follows`) once the news says no successor is coming any more: the
+    package was deleted, or replaced by a version this server does not take."""
+    if await _successor_coming(context, tombstone):
+        return
+    async with context.db.session() as session:
+        kept = (
+            (
+                await session.execute(
+                    select(Package.uuid)
+                    .join(Tombstone, Tombstone.uuid == Package.uuid)
+                    .where(
+                        Package.filename == tombstone.filename,
+                        Package.status == Status.PUBLIC.value,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for uuid in kept:
+        try:
+            # Its own tombstone is known everywhere already: nothing to pass on.
+            await service.delete_package(
+                context,
+                uuid,
+                None,
+                by_uuid=True,
+                reason="replaced",
+                peer=link.name,
+                peer_iss=link.iss,
+                announce=False,
+            )
+        except (NotFound, Conflict):
+            continue
+        log.info(
+            "removed %s (%s): it was kept until its successor came, and none is coming",
+            tombstone.filename,
+            uuid,
+        )

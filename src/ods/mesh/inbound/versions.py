@@ -201,6 +201,8 @@ async def claim_for_publishing(
     target: NewRow | OverPublic,
 ) -> Package | None:
     """The row to publish into, marked Publishing; None if things changed meanwhile."""
+    if await session.get(Tombstone, manifest.uuid) is not None:
+        return None  # deleted or replaced everywhere while it was on its way
     if isinstance(target, NewRow):
         row = await session.get(Package, target.package_id)
         if row is None or row.uuid != manifest.uuid or row.status != Status.DOWNLOADING.value:

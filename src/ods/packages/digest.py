@@ -123,6 +123,8 @@ class DigestingWriter:
             self._pending = None
         await asyncio.to_thread(os.fsync, self._fd)
         self.close()
+        # The upload may wait a while yet for its turn to publish: do not hold 2 MiB meanwhile.
+        self._filling = self._spare = bytearray()
         return FileDigests(
             size=self._size,
             sha1=self._file_sha1.hexdigest(),

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from ods.notifications.webhooks.signing import verify
 from tests.helpers.accounts import USER_PASSWORD, add_user
 from tests.helpers.api import anonymous, assert_error, bearer, login
-from tests.helpers.receivers.http import receiving
+from tests.helpers.receivers.http import arrived, receiving
 
 SECRET = "webhook test secret"
 
@@ -22,8 +22,11 @@ async def test_create_list_get_patch_delete(hooks: httpx.AsyncClient) -> None:
         )
         assert made.status_code == 201, made.text
         hook = made.json()
-        assert hook["format"] == "ods" and hook["enabled"] is True and hook["has_secret"]
-        assert "secret" not in hook and SECRET not in made.text
+        assert hook["format"] == "ods"
+        assert hook["enabled"] is True
+        assert hook["has_secret"]
+        assert "secret" not in hook
+        assert SECRET not in made.text
         assert hook["events"] == ["package.uploaded"]
         listed = (await hooks.get("/api/admin/webhooks")).json()["items"]
         assert [item["id"] for item in listed] == [hook["id"]]
@@ -32,7 +35,8 @@ async def test_create_list_get_patch_delete(hooks: httpx.AsyncClient) -> None:
             f"/api/admin/webhooks/{hook['id']}", json={"enabled": False, "events": []}
         )
         assert patched.status_code == 200, patched.text
-        assert patched.json()["enabled"] is False and patched.json()["events"] == []
+        assert patched.json()["enabled"] is False
+        assert patched.json()["events"] == []
         assert (await hooks.delete(f"/api/admin/webhooks/{hook['id']}")).status_code == 204
         gone = await hooks.get(f"/api/admin/webhooks/{hook['id']}")
         assert_error(gone, 404, "not_found", str(hook["id"]))
@@ -46,8 +50,10 @@ async def test_test_ping_is_signed_and_answers_its_outcome(hooks: httpx.AsyncCli
         answer = await hooks.post(f"/api/admin/webhooks/{hook['id']}/test")
         assert answer.status_code == 200, answer.text
         outcome = answer.json()
-        assert outcome["status"] == "delivered" and outcome["response_status"] == 200
-        assert outcome["event"] == "webhook.ping" and outcome["attempts"] == 1
+        assert outcome["status"] == "delivered"
+        assert outcome["response_status"] == 200
+        assert outcome["event"] == "webhook.ping"
+        assert outcome["attempts"] == 1
         (ping,) = receiver.received
         assert ping.signature_ok is True
         assert verify(SECRET, ping.body, ping.headers["x-ods-signature-256"])
@@ -60,7 +66,8 @@ async def test_test_ping_is_signed_and_answers_its_outcome(hooks: httpx.AsyncCli
 
         receiver.then = 500
         failed = (await hooks.post(f"/api/admin/webhooks/{hook['id']}/test")).json()
-        assert failed["status"] == "failed" and failed["response_status"] == 500
+        assert failed["status"] == "failed"
+        assert failed["response_status"] == 500
         assert "500" in failed["error"]
         log = (await hooks.get(f"/api/admin/webhooks/{hook['id']}/deliveries")).json()
         assert log["total"] == 2
@@ -77,9 +84,8 @@ async def test_redeliver_sends_the_event_again(hooks: httpx.AsyncClient) -> None
             f"/api/admin/webhooks/{hook['id']}/deliveries/{first['id']}/redeliver"
         )
         assert again.status_code == 202, again.text
-        assert again.json()["status"] == "pending" and again.json()["id"] != first["id"]
-        from tests.helpers.receivers.http import arrived
-
+        assert again.json()["status"] == "pending"
+        assert again.json()["id"] != first["id"]
         received = await arrived(receiver, 2)
         assert received[1].json["event"] == "webhook.ping"
         assert received[1].json["id"] == again.json()["id"]
@@ -129,7 +135,9 @@ async def test_a_loopback_target_allowed_then_patched_to_link_local_is_refused(
         {"url": "https://example.org/", "secret": SECRET, "colour": "blue"},
     ],
 )
-async def test_malformed_bodies_answer_422(hooks: httpx.AsyncClient, body: dict[str, object]) -> None:
+async def test_malformed_bodies_answer_422(
+    hooks: httpx.AsyncClient, body: dict[str, object]
+) -> None:
     assert_error(await hooks.post("/api/admin/webhooks", json=body), 422, "invalid_input")
 
 

@@ -74,9 +74,9 @@ class Receiver:
         raise AssertionError(f"{len(self.received)} request(s) received, wanted {count}")
 
 
-async def arrived(receiver: Receiver, count: int, timeout: float = 30.0) -> list[Received]:
+async def arrived(receiver: Receiver, count: int, seconds: float = 30.0) -> list[Received]:
     """`wait_for` for tests whose server runs in their own event loop."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if len(receiver.received) >= count:
             return list(receiver.received)
@@ -88,10 +88,10 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}

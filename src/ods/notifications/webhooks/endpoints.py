@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from ods.core.db import MAX_ROW_ID
 from ods.notifications.webhooks import service
 from ods.notifications.webhooks.schemas import (
     DeliveryList,
@@ -75,7 +76,7 @@ async def list_deliveries(
     webhook_id: int,
     context: ContextDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> DeliveryList:
     """The webhook's deliveries, newest first, and how many there are."""
     return await service.deliveries(context, webhook_id, limit, offset)

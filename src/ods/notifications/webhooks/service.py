@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.context import Context
+from ods.core.db import get_row
 from ods.core.errors import InvalidField, NotFound
 from ods.core.models import Webhook, WebhookDelivery, utcnow
 from ods.events.log import last_event_id
@@ -62,7 +63,7 @@ async def create(context: Context, body: WebhookIn) -> WebhookOut:
 
 
 async def _get(session: AsyncSession, webhook_id: int) -> Webhook:
-    hook = await session.get(Webhook, webhook_id)
+    hook = await get_row(session, Webhook, webhook_id)
     if hook is None:
         raise NotFound(f"No webhook has id {webhook_id}.")
     return hook
@@ -80,6 +81,7 @@ async def get(context: Context, webhook_id: int) -> WebhookOut:
 
 
 async def update(context: Context, webhook_id: int, body: WebhookUpdate) -> WebhookOut:
+    await get(context, webhook_id)  # 404 before anything about the body
     if body.url is not None:
         await check_target(context, body.url)
     newest = await last_event_id(context.db)
@@ -161,7 +163,7 @@ async def redeliver(context: Context, webhook_id: int, delivery_id: int) -> Deli
     """Send a delivery's event again, as a new delivery after the webhook's others."""
     async with context.db.transaction() as session:
         await _get(session, webhook_id)
-        old = await session.get(WebhookDelivery, delivery_id)
+        old = await get_row(session, WebhookDelivery, delivery_id)
         if old is None or old.webhook_id != webhook_id:
             raise NotFound(f"Webhook {webhook_id} has no delivery {delivery_id}.")
         row = WebhookDelivery(

@@ -19,13 +19,22 @@ from ods.core.context import Context
 from ods.core.errors import ServerMisconfigured
 from ods.core.metrics import Metrics
 from ods.jobs import worker
-from ods.jobs.kinds import AnnouncePackage, AnnounceTombstone, Fetch, Forget, Notify, Reconcile
+from ods.jobs.kinds import (
+    AnnouncePackage,
+    AnnounceTombstone,
+    DeliverWebhook,
+    Fetch,
+    Forget,
+    Notify,
+    Reconcile,
+)
 from ods.jobs.owners import Heartbeat
 from ods.jobs.queue import ArqQueue, InProcessQueue
 from ods.jobs.registry import JobHandler, JobRegistry
 from ods.jobs.runner import run_job
 from ods.mesh import outbound, reconcile, takeover, tombstones
 from ods.mesh.inbound import download
+from ods.notifications.webhooks import delivery as webhook_delivery
 from ods.packages.recovery import recover
 from ods.packages.statements import sign_unsigned
 from ods.server import identity
@@ -40,6 +49,8 @@ JOBS = JobRegistry(
         JobHandler(Forget, tombstones.forget_job, max_attempts=12),
         JobHandler(Fetch, download.fetch_job, max_attempts=8, on_failure=download.mark_failed),
         JobHandler(Reconcile, reconcile.reconcile_job, max_attempts=3),
+        # A webhook's job stops by itself when its deliveries are done or given up on.
+        JobHandler(DeliverWebhook, webhook_delivery.deliver_job, max_attempts=2**31),
     ]
 )
 

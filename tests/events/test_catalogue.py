@@ -19,7 +19,7 @@ from ods.core.context import Context
 from ods.core.models import Event
 from ods.core.stages import Stage
 from ods.core.statuses import Status
-from ods.events import catalogue, trust_events
+from ods.events import catalogue, notification_events, trust_events
 from ods.events.base import EventData
 from ods.events.catalogue import CATALOGUE, KINDS, PackageEvent
 from ods.events.endpoints import frame
@@ -220,6 +220,13 @@ SAMPLES: list[tuple[EventData, str]] = [
     (
         trust_events.TrustPolicyChanged(policy="any", origins=[]),
         "Trust policy: packages from any server of the mesh",
+    ),
+    (notification_events.Ping(webhook_id=3), "Test delivery from ODS: this webhook works"),
+    (
+        notification_events.WebhookDisabled(
+            webhook_id=3, url="https://hooks.example.org/ods", reason="the receiver answered 410"
+        ),
+        "Webhook 3 (https://hooks.example.org/ods) disabled: the receiver answered 410",
     ),
 ]
 

@@ -23,12 +23,21 @@ HUGER = "9" * 40
         ("DELETE", "/api/admin/users/{}"),
         ("DELETE", "/api/admin/tokens/{}"),
         ("DELETE", "/api/admin/registered_ods/{}"),
+        ("GET", "/api/admin/webhooks/{}"),
+        ("PATCH", "/api/admin/webhooks/{}"),
+        ("DELETE", "/api/admin/webhooks/{}"),
+        ("POST", "/api/admin/webhooks/{}/test"),
+        ("GET", "/api/admin/webhooks/{}/deliveries"),
+        ("POST", "/api/admin/webhooks/1/deliveries/{}/redeliver"),
+        ("POST", "/api/admin/webhooks/{}/deliveries/1/redeliver"),
     ],
 )
 async def test_an_id_past_any_row_is_not_found(
     admin_client: httpx.AsyncClient, method: str, path: str, value: str
 ) -> None:
     body = {"stage": "Dev"} if "packages" in path and method == "PATCH" else None
+    if "webhooks" in path and method == "PATCH":
+        body = {"url": "https://hooks.example.org/ods"}
     if "users" in path and method == "PATCH":
         body = {"role": "read_only"}
     response = await admin_client.request(method, path.format(value), json=body)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import secrets
@@ -49,6 +50,11 @@ def parse_size(value: object) -> int:
     if not match:
         raise ValueError("must be a size in bytes, optionally with K, M, G or T (e.g. 20G)")
     return int(float(match.group(1)) * SIZE_SUFFIXES[match.group(2).upper()])
+
+
+def webhook_allow_entries(value: str) -> list[str]:
+    """ODS_WEBHOOK_ALLOW's hosts and CIDRs, lower-case."""
+    return [entry.strip().lower() for entry in value.split(",") if entry.strip()]
 
 
 def parse_reserve(value: str) -> tuple[float | None, int]:
@@ -307,6 +313,29 @@ class Settings(BaseSettings):
         description="A request body that sends nothing for this long is cut off with 408.",
         ge=1,
     )
+    webhook_allow: str = setting(
+        "",
+        "ODS_WEBHOOK_ALLOW",
+        description=(
+            "Comma-separated hosts and CIDRs webhooks may target although they are loopback, "
+            "link-local or this server's own addresses (e.g. `127.0.0.1,hooks.internal`)."
+        ),
+    )
+    webhook_timeout: float = setting(
+        10.0,
+        "ODS_WEBHOOK_TIMEOUT",
+        description="Seconds a webhook delivery may take, connecting and answering, in all.",
+        gt=0,
+    )
+    webhook_retry_seconds: float = setting(
+        30.0,
+        "ODS_WEBHOOK_RETRY_SECONDS",
+        description=(
+            "The first wait before a failed webhook delivery is tried again; each further wait "
+            "doubles (at most an hour, with jitter) until 24 hours after the event."
+        ),
+        gt=0,
+    )
     peer_job_limit: int | None = setting(
         None,
         "ODS_PEER_JOB_LIMIT",
@@ -316,6 +345,14 @@ class Settings(BaseSettings):
         ),
         ge=1,
     )
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _check_webhook_allow(cls, value: str) -> str:
+        for entry in webhook_allow_entries(value):
+            if "/" in entry:
+                ipaddress.ip_network(entry, strict=False)  # ValueError names the entry
+        return value
 
     @classmethod
     def settings_customise_sources(

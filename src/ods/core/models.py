@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -230,3 +231,51 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(64), index=True)
     at_ms: Mapped[int] = mapped_column(BigInteger, index=True)  # wall clock, milliseconds
+
+
+class Webhook(Base):
+    """An address events are posted to, in one of the formats (`ods.notifications.webhooks`)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    # Encrypted with DATABASE_KEY; empty for an unsigned webhook.
+    secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    # The event kinds it takes, as a JSON list; empty: every kind.
+    events: Mapped[str] = mapped_column(Text, default="[]")
+    format: Mapped[str] = mapped_column(String(8), default="ods")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Why it was disabled by the server (a 410 answer); null when a user disabled it.
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    # The newest event when it was made: it gets no event before that one.
+    first_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest event considered for it: deliveries are made for events after this one.
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: pending until delivered or given up on."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("webhook_id", "event_id", name="uq_webhook_event"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    # The event it delivers; null for a test ping and for a redelivery.
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    message: Mapped[str] = mapped_column(Text, default="")
+    event_created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    next_attempt: Mapped[dt.datetime | None] = mapped_column(DateTime)

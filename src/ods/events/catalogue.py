@@ -50,6 +50,7 @@ from ods.events.account_events import (
     UserUpdated as UserUpdated,
 )
 from ods.events.base import EventData, PackageUuid
+from ods.events.notification_events import Ping, WebhookDisabled
 from ods.events.peer_events import (
     PeerEvent as PeerEvent,
 )
@@ -371,6 +372,8 @@ CATALOGUE: tuple[type[EventData], ...] = (
     OriginKeyForgotten,
     StatementRefused,
     TrustPolicyChanged,
+    Ping,
+    WebhookDisabled,
 )
 
 KINDS: Mapping[str, type[EventData]] = {event.kind: event for event in CATALOGUE}

@@ -98,3 +98,16 @@ class Reconcile(PeerJob):
 
     def key(self) -> str:
         return f"reconcile:{self.peer}"
+
+
+class DeliverWebhook(JobPayload):
+    """Post one webhook's pending deliveries, oldest first, one at a time.
+
+    One job per webhook keeps its events in the order they happened: a later
+    delivery waits while an earlier one is retried."""
+
+    kind: ClassVar[str] = "webhook"
+    webhook_id: int
+
+    def key(self) -> str:
+        return f"webhook:{self.webhook_id}"

@@ -1,0 +1,1 @@
+"""Notifications: webhooks and email, fed by the event log."""

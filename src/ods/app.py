@@ -20,6 +20,8 @@ from ods.jobs.queue import InProcessQueue
 from ods.mesh import admin_endpoints as mesh_endpoints
 from ods.mesh import peer_endpoints
 from ods.mesh.scheduler import Scheduler
+from ods.notifications.email import endpoints as email_endpoints
+from ods.notifications.email.loop import Mailer
 from ods.packages import endpoints as package_endpoints
 from ods.packages import share
 from ods.server import endpoints as server_endpoints
@@ -40,6 +42,7 @@ ROUTERS = (
     user_endpoints.router,
     peer_endpoints.router,
     trust_endpoints.router,
+    email_endpoints.router,
     share.router,
     health.router,
 )
@@ -65,15 +68,18 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = lifecycle.build_context(settings, metrics)
         scheduler = Scheduler(context, settings.reconcile_interval, settings.poll_interval)
+        mailer = Mailer(context)
         try:
             await lifecycle.start(context)
             if isinstance(context.queue, InProcessQueue):
                 await lifecycle.resume(context)
             app.state.context = context
             scheduler.start()
+            mailer.start()
             yield
         finally:
             stopping.set()
+            await mailer.stop()
             await scheduler.stop()
             await context.close()
 

@@ -6,6 +6,7 @@ without AUTH; it can refuse the first mails (451) to exercise retries.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -131,9 +132,23 @@ class SmtpReceiver:
             time.sleep(0.05)
         raise AssertionError(f"expected {count} mail(s), got {len(self.mails)}")
 
+    async def arrived(self, count: int, seconds: float = 30.0) -> list[EmailMessage]:
+        """`wait_for` for a test whose event loop runs the server that sends."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            mails = self.mails
+            if len(mails) >= count:
+                return mails
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"expected {count} mail(s), got {len(self.mails)}")
+
     def start(self) -> SmtpReceiver:
         self.controller.start()
+        self.running = True
         return self
 
     def stop(self) -> None:
-        self.controller.stop()
+        """Stop listening (again: nothing)."""
+        if getattr(self, "running", False):
+            self.running = False
+            self.controller.stop()

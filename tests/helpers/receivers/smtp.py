@@ -71,6 +71,7 @@ class SmtpReceiver:
         kwargs: dict[str, Any] = {}
         ssl_context = None
         if security != "none":
+            directory.mkdir(parents=True, exist_ok=True)
             self.ca_file, cert, key = ca_and_server_certificate(directory)
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(str(cert), str(key))

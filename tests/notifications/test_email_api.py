@@ -61,6 +61,7 @@ async def test_create_list_get_change_delete(admin_client: httpx.AsyncClient) ->
         {"address": "a@example.org", "events": "package.uploaded"},
         {"address": "a@example.org", "digest_minutes": -1},
         {"address": "a@example.org", "digest_minutes": "5"},
+        {"address": "a@example.org", "digest_minutes": True},
         {"address": "a@example.org", "digest_minutes": 10081},
         {"address": "a@example.org", "digest_minutes": 1.5},
         {"address": "a@example.org", "secret": "x"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from ods.events.kinds import KindName
 
@@ -35,15 +35,24 @@ Address = Annotated[
     ),
     AfterValidator(check_address),
 ]
+
+
+def not_text(value: object) -> object:
+    """An integer as JSON has it (60 or 60.0), not "60" or true."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be a number")
+    return value
+
+
 DigestMinutes = Annotated[
     int,
     Field(
         ge=0,
         le=MAX_DIGEST_MINUTES,
-        strict=True,
         description="0: one mail per event. More: one mail per this many minutes "
         "gathering the events of the interval.",
     ),
+    BeforeValidator(not_text),
 ]
 Kinds = Annotated[
     list[KindName],

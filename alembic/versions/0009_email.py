@@ -68,11 +68,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index('ix_email_items_delivery_id', table_name='email_items')
-    op.drop_index('ix_email_items_event_id', table_name='email_items')
+    # Dropping a table drops its indexes; MariaDB refuses to drop an index alone
+    # while a foreign key needs it.
     op.drop_table('email_items')
-    op.drop_index('ix_email_deliveries_next_attempt', table_name='email_deliveries')
-    op.drop_index('ix_email_deliveries_status', table_name='email_deliveries')
-    op.drop_index('ix_email_deliveries_subscription_id', table_name='email_deliveries')
     op.drop_table('email_deliveries')
     op.drop_table('email_subscriptions')

@@ -20,6 +20,8 @@ from ods.jobs.queue import InProcessQueue
 from ods.mesh import admin_endpoints as mesh_endpoints
 from ods.mesh import peer_endpoints
 from ods.mesh.scheduler import Scheduler
+from ods.notifications.email import endpoints as email_endpoints
+from ods.notifications.email.loop import Mailer
 from ods.notifications.webhooks import endpoints as webhook_endpoints
 from ods.notifications.webhooks.dispatch import Dispatcher
 from ods.packages import endpoints as package_endpoints
@@ -43,6 +45,7 @@ ROUTERS = (
     peer_endpoints.router,
     trust_endpoints.router,
     webhook_endpoints.router,
+    email_endpoints.router,
     share.router,
     health.router,
 )
@@ -69,6 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
         context = lifecycle.build_context(settings, metrics)
         scheduler = Scheduler(context, settings.reconcile_interval, settings.poll_interval)
         notifications = Dispatcher(context)
+        mailer = Mailer(context)
         try:
             await lifecycle.start(context)
             if isinstance(context.queue, InProcessQueue):
@@ -76,9 +80,11 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.context = context
             scheduler.start()
             notifications.start()
+            mailer.start()
             yield
         finally:
             stopping.set()
+            await mailer.stop()
             await notifications.stop()
             await scheduler.stop()
             await context.close()

@@ -43,6 +43,7 @@ from ods.app import create_app
 from ods.core.config import load_settings
 from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY
 from tests.helpers.processes.serve import OdsServer, serving
+from tests.helpers.receivers.smtp import SmtpReceiver
 
 CHECKS = [
     not_a_server_error,
@@ -132,8 +133,13 @@ schema = served_schema()
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Admin]:
     data = tmp_path_factory.mktemp("fuzz") / "data"
-    with serving(Path(data), admin_password=NEW_PASSWORD) as server:
-        yield Admin(server)
+    # A real SMTP server, so that test mails of email subscriptions are sent.
+    smtp = SmtpReceiver(tmp_path_factory.mktemp("smtp")).start()
+    try:
+        with serving(Path(data), admin_password=NEW_PASSWORD, **smtp.env()) as server:
+            yield Admin(server)
+    finally:
+        smtp.stop()
 
 
 @pytest.mark.e2e

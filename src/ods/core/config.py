@@ -16,7 +16,7 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
@@ -344,6 +344,39 @@ class Settings(BaseSettings):
             "a process runs at once. Default: a quarter of its job slots, at least 1."
         ),
         ge=1,
+    )
+
+    smtp_host: str | None = setting(
+        None, "ODS_SMTP_HOST", description="SMTP server for email notifications. Unset: no mail."
+    )
+    smtp_port: int | None = setting(
+        None,
+        "ODS_SMTP_PORT",
+        description="SMTP port. Default: 25 (none), 587 (starttls), 465 (tls).",
+        ge=1,
+        le=65535,
+    )
+    smtp_security: Literal["none", "starttls", "tls"] = setting(
+        "starttls",
+        "ODS_SMTP_SECURITY",
+        description="none, starttls (upgrade after connecting) or tls (implicit TLS).",
+    )
+    smtp_username: str | None = setting(
+        None, "ODS_SMTP_USERNAME", description="SMTP AUTH user. Unset: no AUTH."
+    )
+    smtp_password: str | None = setting(
+        None, "ODS_SMTP_PASSWORD", description="SMTP AUTH password."
+    )
+    smtp_from: str | None = setting(
+        None, "ODS_SMTP_FROM", description="Sender address of notification mails."
+    )
+    smtp_ca_file: Path | None = setting(
+        None,
+        "ODS_SMTP_CA_FILE",
+        description="PEM file of CAs trusted for the SMTP server. Default: the system's.",
+    )
+    smtp_timeout: int = setting(
+        30, "ODS_SMTP_TIMEOUT", description="Seconds one SMTP send may take.", ge=1
     )
 
     @field_validator("webhook_allow")

@@ -279,3 +279,60 @@ class WebhookDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     next_attempt: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class EmailSubscription(Base):
+    """An address that is mailed about events of the kinds it names (none named: all)."""
+
+    __tablename__ = "email_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(254))
+    # JSON list of event kinds; [] means every kind.
+    events: Mapped[str] = mapped_column(Text, default="[]")
+    # 0: one mail per event; more: one mail gathering the events of each interval.
+    digest_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    # The newest event id already turned into email_items for this subscription.
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class EmailDelivery(Base):
+    """One mail to one subscription: a single event, a digest of several, or a test."""
+
+    __tablename__ = "email_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("email_subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    # The kind of its one event, `digest` for several, `ping` for a test mail.
+    event: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    next_attempt: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
+    # The process sending it now and since when (a claim that lapses, see email.deliver).
+    owner: Mapped[str | None] = mapped_column(String(96))
+    claimed: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class EmailItem(Base):
+    """An event due to a subscription: waiting for its digest, or in its delivery.
+
+    Unique per (subscription, event) so that processes dispatching at once agree.
+    """
+
+    __tablename__ = "email_items"
+    __table_args__ = (UniqueConstraint("subscription_id", "event_id", name="uq_email_items"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("email_subscriptions.id", ondelete="CASCADE")
+    )
+    event_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("email_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,1 @@
+"""Email notifications: subscriptions, mails composed from events, sent over SMTP."""

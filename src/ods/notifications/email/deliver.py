@@ -29,7 +29,7 @@ from ods.core.humanize import iso
 from ods.core.models import EmailDelivery, EmailItem, EmailSubscription, Event, utcnow
 from ods.core.uuids import public_uuid_or_none
 from ods.notifications.email.compose import MailEvent, compose
-from ods.notifications.email.schemas import DeliveryOut
+from ods.notifications.email.schemas import EmailDeliveryOut
 from ods.notifications.email.send import SendFailed, SmtpConfig, send
 from ods.server.identity import get_identity
 
@@ -265,7 +265,7 @@ async def claim(context: Context, delivery_id: int) -> bool:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def send_test(context: Context, subscription_id: int) -> DeliveryOut:
+async def send_test(context: Context, subscription_id: int) -> EmailDeliveryOut:
     """A test mail to the subscription, sent at once; the answer is its outcome."""
     SmtpConfig.from_settings(context.settings)  # 503 naming what is missing
     async with context.db.transaction() as session:
@@ -282,7 +282,7 @@ async def send_test(context: Context, subscription_id: int) -> DeliveryOut:
         await session.flush()
         delivery_id = delivery.id
     row = await attempt(context, delivery_id)
-    return DeliveryOut(
+    return EmailDeliveryOut(
         id=row.id,
         event=row.event,
         status=row.status,

@@ -8,8 +8,8 @@ from fastapi import Response
 
 from ods.notifications.email import deliver, service
 from ods.notifications.email.schemas import (
-    DeliveryList,
-    DeliveryOut,
+    EmailDeliveryList,
+    EmailDeliveryOut,
     SubscriptionCreate,
     SubscriptionList,
     SubscriptionOut,
@@ -65,13 +65,13 @@ async def delete_subscription(subscription_id: int, context: ContextDep, _: Admi
 @router.post(
     PATH + "/{subscription_id}/test", operation_id="test_email_subscription", responses=SMTP_UNSET
 )
-async def send_test_mail(subscription_id: int, context: ContextDep, _: Admin) -> DeliveryOut:
+async def send_test_mail(subscription_id: int, context: ContextDep, _: Admin) -> EmailDeliveryOut:
     """Send a test mail now; the answer is its delivery, `delivered` or `failed` with why."""
     await service.get(context.db, subscription_id)
     return await deliver.send_test(context, subscription_id)
 
 
 @router.get(PATH + "/{subscription_id}/deliveries", operation_id="list_email_deliveries")
-async def list_deliveries(subscription_id: int, context: ContextDep, _: Admin) -> DeliveryList:
+async def list_deliveries(subscription_id: int, context: ContextDep, _: Admin) -> EmailDeliveryList:
     """The subscription's mails, newest first (up to 200): status, tries, last error."""
     return await service.deliveries(context.db, subscription_id)

@@ -126,7 +126,7 @@ class SubscriptionList(BaseModel):
     total: int
 
 
-class DeliveryOut(BaseModel):
+class EmailDeliveryOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [DELIVERY_EXAMPLE]})
 
     id: int
@@ -141,10 +141,10 @@ class DeliveryOut(BaseModel):
     events: list[int] = Field(description="Ids of the events (GET /api/admin/events) it holds.")
 
 
-class DeliveryList(BaseModel):
+class EmailDeliveryList(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [DELIVERY_EXAMPLE], "total": 1}]}
     )
 
-    items: list[DeliveryOut]
+    items: list[EmailDeliveryOut]
     total: int

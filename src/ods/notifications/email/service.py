@@ -12,8 +12,8 @@ from ods.core.errors import NotFound
 from ods.core.humanize import iso
 from ods.core.models import EmailDelivery, EmailItem, EmailSubscription, Event
 from ods.notifications.email.schemas import (
-    DeliveryList,
-    DeliveryOut,
+    EmailDeliveryList,
+    EmailDeliveryOut,
     SubscriptionCreate,
     SubscriptionList,
     SubscriptionOut,
@@ -33,8 +33,8 @@ def subscription_out(row: EmailSubscription) -> SubscriptionOut:
     )
 
 
-def delivery_out(row: EmailDelivery, events: list[int]) -> DeliveryOut:
-    return DeliveryOut(
+def delivery_out(row: EmailDelivery, events: list[int]) -> EmailDeliveryOut:
+    return EmailDeliveryOut(
         id=row.id,
         event=row.event,
         status=row.status,
@@ -109,7 +109,7 @@ async def delete(db: Database, subscription_id: int) -> None:
         await session.delete(row)
 
 
-async def deliveries(db: Database, subscription_id: int) -> DeliveryList:
+async def deliveries(db: Database, subscription_id: int) -> EmailDeliveryList:
     """The newest deliveries of a subscription, newest first, with the events each holds."""
     async with db.session() as session:
         if await get_row(session, EmailSubscription, subscription_id) is None:
@@ -137,4 +137,6 @@ async def deliveries(db: Database, subscription_id: int) -> DeliveryList:
             for delivery_id, event_id in items:
                 if delivery_id is not None:
                     held[delivery_id].append(event_id)
-    return DeliveryList(items=[delivery_out(row, held[row.id]) for row in rows], total=total or 0)
+    return EmailDeliveryList(
+        items=[delivery_out(row, held[row.id]) for row in rows], total=total or 0
+    )

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Query, Response
 from ods.core.db import MAX_ROW_ID
 from ods.notifications.webhooks import service
 from ods.notifications.webhooks.schemas import (
-    DeliveryList,
-    DeliveryOut,
+    WebhookDeliveryList,
+    WebhookDeliveryOut,
     WebhookIn,
     WebhookList,
     WebhookOut,
@@ -66,7 +66,7 @@ async def delete_webhook(webhook_id: int, context: ContextDep) -> Response:
 
 
 @router.post("/{webhook_id}/test", operation_id="test_webhook", responses=NOT_FOUND)
-async def test_webhook(webhook_id: int, context: ContextDep) -> DeliveryOut:
+async def test_webhook(webhook_id: int, context: ContextDep) -> WebhookDeliveryOut:
     """Send a `webhook.ping` now and answer with the delivery's outcome (tried once)."""
     return await service.test(context, webhook_id)
 
@@ -77,7 +77,7 @@ async def list_deliveries(
     context: ContextDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
-) -> DeliveryList:
+) -> WebhookDeliveryList:
     """The webhook's deliveries, newest first, and how many there are."""
     return await service.deliveries(context, webhook_id, limit, offset)
 
@@ -88,6 +88,6 @@ async def list_deliveries(
     status_code=202,
     responses={404: {"model": ErrorBody, "description": "No such webhook or delivery"}},
 )
-async def redeliver(webhook_id: int, delivery_id: int, context: ContextDep) -> DeliveryOut:
+async def redeliver(webhook_id: int, delivery_id: int, context: ContextDep) -> WebhookDeliveryOut:
     """Send a delivery's event again, as a new delivery queued after the webhook's others."""
     return await service.redeliver(context, webhook_id, delivery_id)

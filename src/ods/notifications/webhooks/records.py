@@ -6,7 +6,7 @@ import json
 
 from ods.core.humanize import iso
 from ods.core.models import Webhook, WebhookDelivery
-from ods.notifications.webhooks.schemas import DeliveryOut, WebhookOut
+from ods.notifications.webhooks.schemas import WebhookDeliveryOut, WebhookOut
 
 # The context the webhook secret is encrypted under, with DATABASE_KEY.
 SECRET_CONTEXT = "webhook-secret"  # noqa: S105 - a label, not a secret
@@ -30,8 +30,8 @@ def webhook_out(hook: Webhook) -> WebhookOut:
     )
 
 
-def delivery_out(row: WebhookDelivery) -> DeliveryOut:
-    return DeliveryOut(
+def delivery_out(row: WebhookDelivery) -> WebhookDeliveryOut:
+    return WebhookDeliveryOut(
         id=row.id,
         event=row.kind,
         status=row.status,

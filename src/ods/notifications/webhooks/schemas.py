@@ -95,7 +95,7 @@ class WebhookList(BaseModel):
     items: list[WebhookOut]
 
 
-class DeliveryOut(BaseModel):
+class WebhookDeliveryOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [DELIVERY_EXAMPLE]})
 
     id: int
@@ -109,10 +109,10 @@ class DeliveryOut(BaseModel):
     next_attempt: str | None = Field(description="When it is tried again, while pending.")
 
 
-class DeliveryList(BaseModel):
+class WebhookDeliveryList(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"items": [DELIVERY_EXAMPLE], "total": 1}]}
     )
 
-    items: list[DeliveryOut]
+    items: list[WebhookDeliveryOut]
     total: int

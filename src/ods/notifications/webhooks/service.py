@@ -19,8 +19,8 @@ from ods.jobs.runner import submit
 from ods.notifications.webhooks import delivery
 from ods.notifications.webhooks.records import SECRET_CONTEXT, delivery_out, webhook_out
 from ods.notifications.webhooks.schemas import (
-    DeliveryList,
-    DeliveryOut,
+    WebhookDeliveryList,
+    WebhookDeliveryOut,
     WebhookIn,
     WebhookOut,
     WebhookUpdate,
@@ -117,7 +117,9 @@ async def delete(context: Context, webhook_id: int) -> None:
         await session.delete(hook)
 
 
-async def deliveries(context: Context, webhook_id: int, limit: int, offset: int) -> DeliveryList:
+async def deliveries(
+    context: Context, webhook_id: int, limit: int, offset: int
+) -> WebhookDeliveryList:
     async with context.db.session() as session:
         await _get(session, webhook_id)
         mine = WebhookDelivery.webhook_id == webhook_id
@@ -129,10 +131,10 @@ async def deliveries(context: Context, webhook_id: int, limit: int, offset: int)
             .limit(limit)
             .offset(offset)
         )
-        return DeliveryList(items=[delivery_out(r) for r in rows], total=int(total or 0))
+        return WebhookDeliveryList(items=[delivery_out(r) for r in rows], total=int(total or 0))
 
 
-async def test(context: Context, webhook_id: int) -> DeliveryOut:
+async def test(context: Context, webhook_id: int) -> WebhookDeliveryOut:
     """Send a `webhook.ping` now, once, and answer with its outcome."""
     ping = Ping(webhook_id=webhook_id)
     async with context.db.transaction() as session:
@@ -159,7 +161,7 @@ async def test(context: Context, webhook_id: int) -> DeliveryOut:
         return delivery_out(found)
 
 
-async def redeliver(context: Context, webhook_id: int, delivery_id: int) -> DeliveryOut:
+async def redeliver(context: Context, webhook_id: int, delivery_id: int) -> WebhookDeliveryOut:
     """Send a delivery's event again, as a new delivery after the webhook's others."""
     async with context.db.transaction() as session:
         await _get(session, webhook_id)

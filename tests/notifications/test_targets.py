@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 
+import psutil
 import pytest
 
 from ods.notifications.webhooks.targets import TargetRefused, own_addresses, resolve, why_refused
@@ -32,6 +34,22 @@ def test_the_servers_own_addresses_are_refused() -> None:
     assert why_refused(own, frozenset({own})) == "this server's own address"
     for address in own_addresses():
         assert why_refused(address, own_addresses()) is not None
+
+
+async def test_every_address_of_this_machine_is_refused_not_only_its_names() -> None:
+    """A private-use address of one of this machine's interfaces would reach the
+    server itself (its admin API, its peers' API) from the inside."""
+    interfaces = {
+        address.address.split("%", 1)[0]
+        for addresses in psutil.net_if_addrs().values()
+        for address in addresses
+        if address.family in (socket.AF_INET, socket.AF_INET6)
+    }
+    assert interfaces, "no interface addresses found"
+    for text in interfaces:
+        host = f"[{text}]" if ":" in text else text
+        with pytest.raises(TargetRefused):
+            await resolve(f"http://{host}:8000/api/admin/about", "")
 
 
 async def test_resolve_refuses_loopback_names_and_allows_what_is_listed() -> None:

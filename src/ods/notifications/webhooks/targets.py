@@ -11,11 +11,14 @@ inside a site's network are what webhooks are for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
+
+import psutil
 
 from ods.core.config import webhook_allow_entries
 
@@ -80,15 +83,22 @@ def why_refused(address: Address, own: frozenset[Address]) -> str | None:
 
 @cache
 def own_addresses() -> frozenset[Address]:
-    """The addresses this machine's name resolves to."""
+    """The addresses of this machine: those of every network interface, and those its
+    name resolves to (a name may point at an address another machine forwards here)."""
     found: set[Address] = set()
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
-    except OSError:
-        return frozenset()
-    for info in infos:
-        found.add(_plain(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])))
+    for addresses in psutil.net_if_addrs().values():
+        for address in addresses:
+            if address.family in (socket.AF_INET, socket.AF_INET6):
+                found.add(_parsed(address.address))
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM):
+            found.add(_parsed(str(info[4][0])))
     return frozenset(found)
+
+
+def _parsed(text: str) -> Address:
+    # An IPv6 link-local address carries its interface: fe80::1%eth0.
+    return _plain(ipaddress.ip_address(text.split("%", 1)[0]))
 
 
 def split_url(url: str) -> tuple[str, str, int]:

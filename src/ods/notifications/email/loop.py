@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from ods.core.context import Context
-from ods.core.errors import OdsError
-from ods.core.logs import Repeats
+from ods.core.loops import Every
 from ods.notifications.email import deliver
 
 log = logging.getLogger(__name__)
@@ -17,31 +13,6 @@ log = logging.getLogger(__name__)
 TICK_SECONDS = 2.0
 
 
-class Mailer:
+class Mailer(Every):
     def __init__(self, context: Context) -> None:
-        self.context = context
-        self._task: asyncio.Task[None] | None = None
-        self._failures = Repeats()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ods mailer")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await deliver.tick(self.context)
-            except asyncio.CancelledError:
-                raise
-            except (OdsError, SQLAlchemyError, OSError) as exc:
-                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self._failures.log(log, logging.WARNING, f"email round failed: {text}")
-            except Exception as exc:
-                self._failures.log(log, logging.ERROR, f"email round failed: {exc!r}", exc_info=exc)
-            else:
-                self._failures.clear()
-            await asyncio.sleep(TICK_SECONDS)
+        super().__init__(TICK_SECONDS, lambda: deliver.tick(context), what="email round", log=log)

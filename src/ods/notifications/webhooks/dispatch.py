@@ -11,19 +11,16 @@ a webhook whose deliveries wait with no job queued (after a kill -9, say).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import mysql, postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ods.core.context import Context
-from ods.core.errors import OdsError
-from ods.core.logs import Repeats
+from ods.core.loops import Every
 from ods.core.models import Event, Job, Webhook, WebhookDelivery, utcnow
 from ods.events.log import event_out
 from ods.jobs.kinds import DeliverWebhook
@@ -133,36 +130,15 @@ async def kick(context: Context) -> None:
     await dispatch(context.queue, added)
 
 
-class Dispatcher:
+async def dispatch_round(context: Context) -> None:
+    await make_deliveries(context)
+    await kick(context)
+
+
+class Dispatcher(Every):
     """Runs a pass every second in `ods serve`, beside the mesh's scheduler."""
 
     def __init__(self, context: Context) -> None:
-        self.context = context
-        self._task: asyncio.Task[None] | None = None
-        self._failures = Repeats()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ods webhook dispatch")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await make_deliveries(self.context)
-                await kick(self.context)
-            except asyncio.CancelledError:
-                raise
-            except (OdsError, SQLAlchemyError, OSError) as exc:
-                text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                self._failures.log(log, logging.WARNING, f"webhook dispatch failed: {text}")
-            except Exception as exc:
-                self._failures.log(
-                    log, logging.ERROR, f"webhook dispatch failed: {exc!r}", exc_info=exc
-                )
-            else:
-                self._failures.clear()
-            await asyncio.sleep(TICK_SECONDS)
+        super().__init__(
+            TICK_SECONDS, lambda: dispatch_round(context), what="webhook dispatch", log=log
+        )

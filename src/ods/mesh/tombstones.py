@@ -183,7 +183,8 @@ async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> 
     if await is_buried(context, tombstone.uuid):
         return False
     statement = await vouch_for(context, link, tombstone)
-    if await _replacement_follows(context, link, tombstone, statement):
+    successor_coming = await _successor_coming(context, tombstone)
+    if successor_coming and await _replacement_follows(context, link, tombstone, statement):
         await announce(context, tombstone.uuid, skip_iss=link.iss)
         return True
     try:
@@ -205,7 +206,8 @@ async def accept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> 
                 session, tombstone.uuid, tombstone.filename, tombstone.reason, statement
             )
     await announce(context, tombstone.uuid, skip_iss=link.iss)
-    await release_kept(context, link, tombstone)
+    if not successor_coming:
+        await release_kept(context, link, tombstone)
     return True
 
 
@@ -225,13 +227,11 @@ async def accept_all(context: Context, link: PeerLink, tombstones: list[Tombston
 async def _replacement_follows(
     context: Context, link: PeerLink, tombstone: TombstoneCard, statement: str
 ) -> bool:
-    """For a replaced version this server serves and will take the successor of:
-    keep serving it, fetch the successor, and let it take the old one's place.
+    """For a replaced version this server serves, whose successor is coming (see
+    `_successor_coming`): keep serving it, fetch the successor, and let it take the
+    old one's place.
     """
-    if tombstone.reason != "replaced" or tombstone.replaced_by is None:
-        return False
-    if not await _successor_coming(context, tombstone):
-        return False
+    assert tombstone.replaced_by is not None, "a successor that is coming has a uuid"
     async with context.db.transaction() as session:
         status = await session.scalar(select(Package.status).where(Package.uuid == tombstone.uuid))
         if status != Status.PUBLIC.value:
@@ -254,10 +254,8 @@ async def _successor_coming(context: Context, tombstone: TombstoneCard) -> bool:
 
 async def release_kept(context: Context, link: PeerLink, tombstone: TombstoneCard) -> None:
     """Remove a replaced version kept serving while its successor came (see
-    `_replacement_follows`) once the news says no successor is coming any more: the
-    package was deleted, or replaced by a version this server does not take."""
-    if await _successor_coming(context, tombstone):
-        return
+    `_replacement_follows`), for a tombstone that says no successor is coming any more:
+    the package was deleted, or replaced by a version this server does not take."""
     async with context.db.session() as session:
         kept = (
             (

@@ -205,7 +205,7 @@ function MailLog({ subscription, onClose }) {
               (delivery) => html`<tr key=${delivery.id} data-delivery=${delivery.id}>
                 <td data-label="Id">${delivery.id}</td>
                 <td data-label="Event">${delivery.event}</td>
-                <td data-label="Status"><${DeliveryStatus} status=${delivery.status} /></td>
+                <td data-label="Status" class="nowrap"><${DeliveryStatus} status=${delivery.status} /></td>
                 <td data-label="Attempts">${delivery.attempts}</td>
                 <td data-label="Error" class="wrap">${delivery.error || html`<span class="muted">–</span>`}</td>
                 <td data-label="Created"><${Time} iso=${delivery.created} /></td>

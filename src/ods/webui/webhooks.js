@@ -285,10 +285,10 @@ function DeliveryLog({ hook, onClose }) {
               (delivery) => html`<tr key=${delivery.id} data-delivery=${delivery.id}>
                 <td data-label="Id">${delivery.id}</td>
                 <td data-label="Event">${delivery.event}</td>
-                <td data-label="Status"><${DeliveryStatus} status=${delivery.status} /></td>
+                <td data-label="Status" class="nowrap"><${DeliveryStatus} status=${delivery.status} /></td>
                 <td data-label="Attempts">${delivery.attempts}</td>
-                <td data-label="Answer">${delivery.response_status === null ? '–' : `HTTP ${delivery.response_status}`}</td>
-                <td data-label="Took">${delivery.duration_ms === null ? '–' : `${delivery.duration_ms} ms`}</td>
+                <td data-label="Answer" class="nowrap">${delivery.response_status === null ? '–' : `HTTP ${delivery.response_status}`}</td>
+                <td data-label="Took" class="nowrap">${delivery.duration_ms === null ? '–' : `${delivery.duration_ms} ms`}</td>
                 <td data-label="Error" class="wrap">${delivery.error || html`<span class="muted">–</span>`}</td>
                 <td data-label="Created"><${Time} iso=${delivery.created} /></td>
                 <td data-label="Next attempt"><${Time} iso=${delivery.next_attempt} /></td>

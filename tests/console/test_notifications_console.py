@@ -17,6 +17,8 @@ pytestmark = pytest.mark.e2e
 
 PASSWORD = "a notifications console passphrase"
 SECRET = "a webhook secret for the console"
+PAGE_SIZE = 20  # deliveries per page of the log (PAGE_SIZE in webui/notify.js)
+DASH = "\u2013"  # an en dash between the first and the last of a page
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,8 @@ def webhook_row(page: Page, url: str) -> Locator:
 def test_an_admin_adds_tests_redelivers_edits_and_deletes_a_webhook(
     server: OdsServer, receiver: Receiver, page: Page
 ) -> None:
+    # Markup in the URL is shown as text, never made into elements.
+    url = f"{receiver.url}?from=<b>ods</b>"
     log_in(page, server.url, PASSWORD)
     open_tab(page, "Notifications")
     card = page.get_by_role("region", name="Webhooks")
@@ -60,7 +64,7 @@ def test_an_admin_adds_tests_redelivers_edits_and_deletes_a_webhook(
 
     card.get_by_role("button", name="Add webhook").click()
     dialog = page.get_by_role("dialog", name="Add webhook")
-    dialog.get_by_label("URL").fill(receiver.url)
+    dialog.get_by_label("URL").fill(url)
     dialog.get_by_label("Every kind").uncheck()
     dialog.get_by_label("package.uploaded").check()
     dialog.get_by_label("webhook.ping").check()
@@ -71,10 +75,12 @@ def test_an_admin_adds_tests_redelivers_edits_and_deletes_a_webhook(
     dialog.get_by_role("button", name="Add webhook").click()
     expect(dialog).to_have_count(0)
 
-    row = webhook_row(page, receiver.url)
+    row = webhook_row(page, url)
     expect(row).to_contain_text("package.uploaded, webhook.ping")
     expect(row).to_contain_text("enabled")
     expect(row).to_contain_text("none yet")
+    expect(row).to_contain_text("/hook?from=<b>ods</b>")
+    expect(row.locator("b")).to_have_count(0)
 
     row.get_by_role("button", name="Send test").click()
     expect(card.get_by_role("status").filter(has_text="Test to")).to_contain_text(
@@ -92,7 +98,7 @@ def test_an_admin_adds_tests_redelivers_edits_and_deletes_a_webhook(
         "failed · HTTP 500"
     )
     row.get_by_role("button", name="Deliveries").click()
-    log = page.get_by_role("dialog", name=f"Deliveries to {receiver.url}")
+    log = page.get_by_role("dialog", name=f"Deliveries to {url}")
     deliveries = log.get_by_role("table", name="Deliveries, newest first").locator("tbody tr")
     expect(deliveries).to_have_count(2)
     expect(deliveries.nth(0)).to_contain_text("failed")
@@ -107,13 +113,30 @@ def test_an_admin_adds_tests_redelivers_edits_and_deletes_a_webhook(
     expect(deliveries.nth(0)).to_contain_text("HTTP 200")
     assert len(receiver.wait_for(3)) == 3
     assert receiver.bad_signatures == 0
+
+    # More than a page: the log pages through them by the API's total.
+    with api_client(server.url, PASSWORD) as api:
+        [hook] = api.get("/api/admin/webhooks").json()["items"]
+        for _ in range(PAGE_SIZE):
+            tested = api.post(f"/api/admin/webhooks/{hook['id']}/test")
+            assert tested.json()["status"] == "delivered", tested.text
+    pages = log.get_by_role("navigation", name="Pages")
+    expect(pages).to_contain_text(f"1{DASH}{PAGE_SIZE} of {PAGE_SIZE + 3}")
+    expect(deliveries).to_have_count(PAGE_SIZE)
+    pages.get_by_role("button", name="Older").click()
+    expect(pages).to_contain_text(f"{PAGE_SIZE + 1}{DASH}{PAGE_SIZE + 3} of {PAGE_SIZE + 3}")
+    expect(deliveries).to_have_count(3)
+    expect(deliveries.nth(2)).to_contain_text("HTTP 200")
+    expect(pages.get_by_role("button", name="Older")).to_be_disabled()
+    pages.get_by_role("button", name="Newer").click()
+    expect(deliveries).to_have_count(PAGE_SIZE)
     log.get_by_role("button", name="Close", exact=True).first.click()
     expect(log).to_have_count(0)
 
     # Edit: every kind, disabled; the secret left empty stays.
     row.get_by_role("button", name="Edit").click()
     dialog = page.get_by_role("dialog", name="Edit webhook")
-    expect(dialog.get_by_label("URL")).to_have_value(receiver.url)
+    expect(dialog.get_by_label("URL")).to_have_value(url)
     expect(dialog.get_by_label("Secret")).to_have_value("")
     dialog.get_by_label("Every kind").check()
     dialog.get_by_label("Enabled").uncheck()

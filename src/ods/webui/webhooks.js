@@ -28,6 +28,8 @@ import {
   chosenEvents,
 } from './notify.js';
 
+const LAST_SECONDS = 10;
+
 const FORMATS = [
   ['ods', 'ODS (signed JSON)'],
   ['slack', 'Slack'],
@@ -155,7 +157,12 @@ export function Webhooks({ kinds }) {
 }
 
 function LastDelivery({ hook, version }) {
-  const last = useApi(() => api.get(`/api/admin/webhooks/${hook.id}/deliveries?limit=1`), [hook.id, version]);
+  // Deliveries record no events to follow: looked at again now and then.
+  const last = useApi(
+    () => api.get(`/api/admin/webhooks/${hook.id}/deliveries?limit=1`),
+    [hook.id, version],
+    LAST_SECONDS,
+  );
   if (last.error) return html`<span class="error-text">${last.error.message}</span>`;
   if (!last.data) return html`<span class="muted">…</span>`;
   const [delivery] = last.data.items;

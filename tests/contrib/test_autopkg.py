@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import ssl
 import time
 import tracemalloc
@@ -309,3 +310,20 @@ def test_the_upload_streams_from_disk(site: Site, tmp_path: Path) -> None:
 
     assert outputs["ods_uploaded"] is True
     assert peak < 6 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+def test_a_redirect_is_refused_not_followed(site: Site, tmp_path: Path) -> None:
+    """The shipped Nginx config sends http:// to https:// with a 301; an upload cannot
+    follow that, and the token must not follow it anywhere, so it is an error."""
+    config = (site.nginx.workdir / "ods.conf").read_text(encoding="utf-8")
+    plain = re.search(r"listen 127\.0\.0\.1:(\d+);", config)
+    assert plain is not None, config
+    pkg = package_file(tmp_path, os.urandom(1000))
+
+    with pytest.raises(ProcessorError) as refused:
+        run_example_recipe(site.env(pkg, ODS_URL=f"http://127.0.0.1:{plain.group(1)}"))
+
+    message = str(refused.value)
+    assert "HTTP 301, a redirect to 'https://127.0.0.1/api/admin/packages?" in message
+    assert "Set ODS_URL to the address it redirects to" in message
+    assert on_ods(site, pkg.name) is None

@@ -208,7 +208,9 @@ class ODSClient:
             with self.opener.open(request, timeout=self.timeout) as answer:
                 raw = answer.read(MAX_ANSWER_BYTES)
         except urllib.error.HTTPError as error:
-            raise ProcessorError(self.refusal(what, error)) from None
+            with error:  # its connection, closed once the answer is read
+                message = self.refusal(what, error)
+            raise ProcessorError(message) from None
         except urllib.error.URLError as error:
             raise ProcessorError(self.unreachable(what, error.reason)) from None
         except (OSError, http.client.HTTPException) as error:

@@ -12,9 +12,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+from fastapi.routing import iter_route_contexts
 
 from ods.app import create_app
 from ods.core.config import ConfigError, load_settings
+from ods.core.jamf_settings import TAKEN_SEGMENTS
 from tests.helpers.api import TEST_DATABASE_KEY
 from tests.helpers.jamf_tokens import jamf_key, private_pem, public_pem
 
@@ -50,7 +52,8 @@ def test_share_names_that_are_no_plain_segment_are_refused(tmp_path: Path, name:
 
 
 @pytest.mark.parametrize(
-    "name", ["api", "share", "ui", "docs", "openapi.json", "healthz", "readyz", "metrics", "API"]
+    "name",
+    ["api", "share", "static", "ui", "docs", "openapi.json", "healthz", "readyz", "metrics", "API"],
 )
 def test_share_names_the_server_already_uses_are_refused(tmp_path: Path, name: str) -> None:
     message = refusal(tmp_path, jamf_share_name=name)
@@ -149,3 +152,17 @@ def test_the_schema_names_the_share_and_the_token_only_when_set(tmp_path: Path) 
         assert "401" in operation["responses"], where
         assert "403" not in operation["responses"], where
         assert "security" not in operation, where
+
+
+def test_every_first_path_segment_of_the_server_is_kept_from_the_share_name(
+    tmp_path: Path,
+) -> None:
+    """A route added later under a new first segment must be added to TAKEN_SEGMENTS."""
+    app = create_app(load(tmp_path))
+    segments = {
+        (route.path or "").strip("/").split("/")[0].lower()
+        for route in iter_route_contexts(app.routes)
+    }
+    assert "share" in segments
+    assert "ui" in segments
+    assert segments - {"", "caspershare"} <= TAKEN_SEGMENTS

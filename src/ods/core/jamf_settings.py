@@ -21,7 +21,18 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 SHARE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # First path segments the server (or the shipped Nginx config) already uses.
 TAKEN_SEGMENTS = frozenset(
-    {"api", "share", "ui", "docs", "redoc", "openapi.json", "healthz", "readyz", "metrics"}
+    {
+        "api",
+        "share",
+        "static",
+        "ui",
+        "docs",
+        "redoc",
+        "openapi.json",
+        "healthz",
+        "readyz",
+        "metrics",
+    }
 )
 MIN_KEY_BITS = 2048
 PEM_START = "-----BEGIN"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -24,7 +23,6 @@ from tests.helpers.jamf_tokens import (
     hs256_with_public_key,
     jamf_key,
     jamf_token,
-    private_pem,
     public_pem,
 )
 from tests.helpers.packages import content_of
@@ -142,14 +140,3 @@ async def test_ods_itself_refuses_the_same_way_without_nginx(edge: Edge) -> None
         assert allowed.status_code == 200
         assert allowed.headers["x-accel-redirect"] == "/_ods_share/NoMAD.pkg"
         assert allowed.content == b""
-
-
-def test_a_server_given_the_private_key_does_not_start(tmp_path: Path) -> None:
-    private = tmp_path / "jamf-jwt.key.pem"
-    private.write_text(private_pem(jamf_key()), encoding="ascii")
-    settings = {"ODS_JAMF_JWT_PUBLIC_KEY": str(private)}
-    with (
-        pytest.raises(RuntimeError, match=r"ODS_JAMF_JWT_PUBLIC_KEY: .*private key"),
-        serving(tmp_path / "data", admin_password=NEW_PASSWORD, **settings),
-    ):
-        pytest.fail("ods serve started with a private key as ODS_JAMF_JWT_PUBLIC_KEY")

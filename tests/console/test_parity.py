@@ -52,6 +52,21 @@ CONSOLE: dict[str, str] = {
     "list_tokens": "Users & tokens tab, API tokens",
     "create_token": "Users & tokens tab, Create token (the secret shown once)",
     "revoke_token": "Users & tokens tab, Revoke confirmation",
+    "list_webhooks": "Notifications tab, Webhooks (each row's last delivery from its log)",
+    "create_webhook": "Notifications tab, Add webhook dialog",
+    "get_webhook": "Notifications tab, Edit webhook dialog (loads the webhook)",
+    "update_webhook": "Notifications tab, Edit webhook dialog",
+    "delete_webhook": "Notifications tab, Delete webhook confirmation",
+    "test_webhook": "Notifications tab, Send test on a webhook's row (the outcome in a banner)",
+    "list_webhook_deliveries": "Notifications tab, Deliveries dialog (paged); Last delivery column",
+    "redeliver_webhook_delivery": "Notifications tab, Deliveries dialog, Redeliver on a row",
+    "list_email_subscriptions": "Notifications tab, Email subscriptions",
+    "create_email_subscription": "Notifications tab, Add subscription dialog",
+    "get_email_subscription": "Notifications tab, Edit email subscription dialog (loads it)",
+    "update_email_subscription": "Notifications tab, Edit email subscription dialog",
+    "delete_email_subscription": "Notifications tab, Delete subscription confirmation",
+    "test_email_subscription": "Notifications tab, Send test mail on a subscription's row",
+    "list_email_deliveries": "Notifications tab, Mail log dialog",
 }
 
 # Operations that are another operation under a second, compatible path; the

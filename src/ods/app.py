@@ -100,7 +100,11 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.stopping = stopping
     install_error_handlers(app)
-    install_schema_corrections(app, share_requires_login=settings.share_requires_login)
+    install_schema_corrections(
+        app,
+        share_requires_login=settings.share_requires_login,
+        jamf_token=settings.jamf_jwt_public_key is not None,
+    )
     rules = BodyRules(
         max_upload=settings.max_upload_size,
         min_rate=settings.request_min_rate,
@@ -110,8 +114,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestLimits, rules=rules)
     # Inside the metrics, so that its 500s are counted; outside every other layer.
     app.add_middleware(UnexpectedErrors)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    jamf_downloads = f"/{settings.jamf_share_name}/Packages/"
+    app.add_middleware(MetricsMiddleware, metrics=metrics, downloads=("/share/", jamf_downloads))
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(share.jamf_router(settings.jamf_share_name))
     console.mount(app)
     return app

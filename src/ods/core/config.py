@@ -27,7 +27,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from ods.core import platform
+from ods.core import jamf_settings, platform
 
 SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 SECRET_FILES = {"secret_key": "SECRET_KEY", "database_key": "DATABASE_KEY"}
@@ -457,6 +457,33 @@ class Settings(BaseSettings):
     def database_key_bytes(self) -> bytes:
         assert self.database_key is not None
         return base64.b64decode(self.database_key)
+
+    # --- Jamf Pro: the file share distribution point path and its JWT (docs/jamf.md) ---
+    jamf_share_name: str = setting(
+        "CasperShare",
+        "ODS_JAMF_SHARE_NAME",
+        description="Share name (context) Jamf Pro's distribution point uses: every Public "
+        "package is served at /<share name>/Packages/<filename> too.",
+    )
+    jamf_jwt_public_key: str | None = setting(
+        None,
+        "ODS_JAMF_JWT_PUBLIC_KEY",
+        description="RSA public key (PEM text, or a path to a PEM file) of Jamf Pro's JSON Web "
+        "Token configuration. Set: downloads need a valid ?token=<JWT>.",
+    )
+
+    @field_validator("jamf_share_name")
+    @classmethod
+    def _check_jamf_share_name(cls, value: str) -> str:
+        return jamf_settings.check_share_name(value)
+
+    @field_validator("jamf_jwt_public_key")
+    @classmethod
+    def _check_jamf_jwt_public_key(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        jamf_settings.jwt_public_key(value)  # ValueError says what is wrong
+        return value
 
 
 def field_env_name(settings_cls: type[BaseSettings], field_name: str) -> str:

@@ -1,4 +1,10 @@
-"""Package downloads: `GET`/`HEAD /share/{filename}` with Range, ETag and Last-Modified."""
+"""Package downloads: `GET`/`HEAD /share/{filename}` with Range, ETag and Last-Modified.
+
+The same downloads answer at `/<ODS_JAMF_SHARE_NAME>/Packages/{filename}`, the
+path a Jamf Pro file share distribution point sends Macs to (`jamf_router`).
+Both ask for the same things first (`share_access`): a login token with
+ODS_SHARE_REQUIRES_LOGIN, Jamf Pro's `?token=` with ODS_JAMF_JWT_PUBLIC_KEY.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +16,35 @@ from stat import S_ISREG
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.types import Receive, Scope, Send
 
 from ods.core.auth import authenticate
 from ods.core.errors import NotFound, PasswordChangeRequired, Unauthorized
+from ods.core.jamf_settings import jwt_public_key
+from ods.packages.jamf_token import check_jamf_token
 from ods.packages.naming import check_filename
 from ods.packages.ranges import honoured_range
 from ods.packages.views import find_public
 from ods.web.deps import ContextDep, bearer
 from ods.web.errors import ErrorBody
 
-router = APIRouter(tags=["downloads"])
+TAG = "downloads"
 
 
 async def share_access(
     context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[
+        str | None,
+        Query(description="Jamf Pro's JSON Web Token for this download (ODS_JAMF_JWT_PUBLIC_KEY)."),
+    ] = None,
 ) -> None:
+    """Checked before anything about the file is looked up or handed to Nginx."""
+    if context.settings.jamf_jwt_public_key:
+        check_jamf_token(token, jwt_public_key(context.settings.jamf_jwt_public_key))
     if not context.settings.share_requires_login:
         return
     if credentials is None:
@@ -47,7 +62,11 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
     206: {"description": "The requested range"},
     304: {"description": "Not modified (If-None-Match matched the ETag)"},
     400: {"model": ErrorBody, "description": "Not a valid package filename"},
-    401: {"model": ErrorBody, "description": "No valid token (ODS_SHARE_REQUIRES_LOGIN)"},
+    401: {
+        "model": ErrorBody,
+        "description": "No valid login token (ODS_SHARE_REQUIRES_LOGIN) "
+        "or Jamf Pro token (ODS_JAMF_JWT_PUBLIC_KEY)",
+    },
     403: {
         "model": ErrorBody,
         "description": "The account must change its password first (ODS_SHARE_REQUIRES_LOGIN)",
@@ -57,13 +76,6 @@ DOWNLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.head(
-    "/share/{filename}",
-    operation_id="download_package_headers",
-    dependencies=[Depends(share_access)],
-    response_class=FileResponse,
-    responses=DOWNLOAD_RESPONSES,
-)
 async def download_headers(
     filename: str,
     request: Request,
@@ -74,13 +86,6 @@ async def download_headers(
     return await download(filename, request, context, if_none_match)
 
 
-@router.get(
-    "/share/{filename}",
-    operation_id="download_package",
-    dependencies=[Depends(share_access)],
-    response_class=FileResponse,
-    responses=DOWNLOAD_RESPONSES,
-)
 async def download(
     filename: str,
     request: Request,
@@ -125,6 +130,33 @@ async def download(
         filename=filename,
         content_disposition_type="attachment",
     )
+
+
+def download_router(prefix: str, operation_id: str) -> APIRouter:
+    """GET and HEAD of `<prefix>{filename}`: one package download, checks first."""
+    router = APIRouter(tags=[TAG])
+    for endpoint, method, name in (
+        (download_headers, "HEAD", f"{operation_id}_headers"),
+        (download, "GET", operation_id),
+    ):
+        router.add_api_route(
+            f"{prefix}{{filename}}",
+            endpoint,
+            methods=[method],
+            operation_id=name,
+            dependencies=[Depends(share_access)],
+            response_class=FileResponse,
+            responses=DOWNLOAD_RESPONSES,
+        )
+    return router
+
+
+router = download_router("/share/", "download_package")
+
+
+def jamf_router(share_name: str) -> APIRouter:
+    """The same downloads where Jamf Pro looks: `/<share name>/Packages/{filename}`."""
+    return download_router(f"/{share_name}/Packages/", "download_jamf_package")
 
 
 def matches(if_none_match: str, sha1: str) -> bool:

@@ -10,8 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ods.core.metrics import Metrics
 
 
-def served_to(path: str) -> str | None:
-    if path.startswith("/share/"):
+def served_to(path: str, downloads: tuple[str, ...] = ("/share/",)) -> str | None:
+    """Who a response to `path` serves package bytes to: clients (the download paths,
+    /share/ and Jamf Pro's /<share name>/Packages/), peers, or nobody."""
+    if path.startswith(downloads):
         return "clients"
     if path.startswith("/api/ods/packages/") and ("/chunks/" in path or path.endswith("/chunks")):
         return "peers"
@@ -21,15 +23,18 @@ def served_to(path: str) -> str | None:
 class MetricsMiddleware:
     """Counts every HTTP response and the package bytes in it."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, downloads: tuple[str, ...] = ("/share/",)
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.downloads = downloads
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        to = served_to(scope["path"])
+        to = served_to(scope["path"], self.downloads)
         method = scope["method"]
 
         async def counting_send(message: Message) -> None:

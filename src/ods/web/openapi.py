@@ -5,9 +5,11 @@ values out of the models' examples: a required nullable field (`status_reason`,
 `last_error`, `expires`) vanished from every example, and the example no longer
 matched its own schema. `restore_example_nulls` puts them back.
 
-`/share` asks for a token only when `ODS_SHARE_REQUIRES_LOGIN` is on; the
-schema says so only then, and otherwise lists neither the token nor the
-401/403 that only that setting brings.
+The downloads (`/share` and Jamf Pro's `/<share name>/Packages`) ask for a
+login token only when `ODS_SHARE_REQUIRES_LOGIN` is on, and for Jamf Pro's
+`?token=` only when `ODS_JAMF_JWT_PUBLIC_KEY` is set; the schema says so only
+then, and otherwise lists neither the token nor the errors only that setting
+brings (403 for the login, 401 for either).
 """
 
 from __future__ import annotations
@@ -69,30 +71,42 @@ def restore_example_nulls(openapi: Schema) -> None:
             _restore(example, schema, components)
 
 
-SHARE_PREFIX = "/share/"
-LOGIN_ONLY = ("401", "403")
+DOWNLOADS_TAG = "downloads"  # the tag of the download operations (ods.packages.share)
 
 
-def describe_share_access(openapi: Schema, requires_login: bool) -> None:
-    if requires_login:
-        return
-    for path, item in openapi.get("paths", {}).items():
-        if not path.startswith(SHARE_PREFIX):
-            continue
+def describe_share_access(openapi: Schema, requires_login: bool, jamf_token: bool) -> None:
+    for item in openapi.get("paths", {}).values():
         for operation in item.values():
-            operation.pop("security", None)
-            for status in LOGIN_ONLY:
-                operation.get("responses", {}).pop(status, None)
+            if DOWNLOADS_TAG not in operation.get("tags", ()):
+                continue
+            responses = operation.get("responses", {})
+            if not requires_login:
+                operation.pop("security", None)
+                responses.pop("403", None)
+                if not jamf_token:
+                    responses.pop("401", None)
+            parameters = operation.get("parameters", [])
+            for parameter in parameters:
+                if parameter["in"] == "query" and parameter["name"] == "token":
+                    parameter["required"] = True
+            if not jamf_token:
+                operation["parameters"] = [
+                    parameter
+                    for parameter in parameters
+                    if not (parameter["in"] == "query" and parameter["name"] == "token")
+                ]
 
 
-def install_schema_corrections(app: FastAPI, *, share_requires_login: bool) -> None:
+def install_schema_corrections(
+    app: FastAPI, *, share_requires_login: bool, jamf_token: bool = False
+) -> None:
     """Wrap `app.openapi` so that every schema it serves has the corrections above."""
     build = app.openapi
 
     def openapi() -> Schema:
         schema = build()
         restore_example_nulls(schema)
-        describe_share_access(schema, share_requires_login)
+        describe_share_access(schema, share_requires_login, jamf_token)
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -206,7 +206,7 @@ class Directory:
         try:
             if not user.bind():
                 if user.result.get("result") != INVALID_CREDENTIALS:
-                    log.info("LDAP bind as %r refused: %s", dn, user.result.get("description"))
+                    log.warning("LDAP bind as %r refused: %s", dn, user.result.get("description"))
                 return None
         finally:
             close(user)

@@ -224,3 +224,13 @@ async def test_a_hanging_directory_times_out_without_blocking_the_loop(
     assert 0.9 <= took < 5
     # The loop ran on while the directory was waited for.
     assert ticks >= 10
+
+
+async def test_a_directory_account_without_ldap_configured_is_unavailable(
+    tmp_path: Path,
+) -> None:
+    """A user the directory made stays `source: ldap` when LDAP login is switched off."""
+    directory = Directory(load_settings(create_dirs=False, data_dir=tmp_path))
+    assert not directory.configured
+    with pytest.raises(Unavailable, match="ODS_LDAP_URL"):
+        await directory.authenticate("someone", PASSWORD)

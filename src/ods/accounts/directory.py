@@ -142,6 +142,11 @@ class Directory:
         Unavailable when the directory cannot be reached or refuses ODS's own account.
         """
         check_username(username)
+        if not self.configured:
+            raise Unavailable(
+                f"{username!r} logs in through the directory, and this server has no LDAP "
+                "login configured (ODS_LDAP_URL); an admin can set it up again."
+            )
         if not password:
             # An empty password would make the bind an unauthenticated one, which succeeds.
             return None

@@ -11,6 +11,8 @@ from ods.core.config import ConfigError, Settings, env_names, load_settings, par
 VARIABLES = sorted({name for field in Settings.model_fields.values() for name in env_names(field)})
 COMPLETE = {
     "ODS_LDAP_URL": "ldaps://ldap.example.org",
+    "ODS_LDAP_BIND_DN": "cn=ods,ou=services,dc=example,dc=org",
+    "ODS_LDAP_BIND_PASSWORD": "a service passphrase",
     "ODS_LDAP_USER_BASE": "ou=people,dc=example,dc=org",
     "ODS_LDAP_GROUP_ROLES": "cn=ods-admins,ou=groups,dc=example,dc=org=admin",
 }
@@ -70,6 +72,9 @@ def test_without_a_url_nothing_else_is_required(env: pytest.MonkeyPatch) -> None
     [
         ("ODS_LDAP_URL", "https://ldap.example.org", "ldap:// or ldaps://"),
         ("ODS_LDAP_URL", "ldap://", "no host"),
+        ("ODS_LDAP_URL", "ldap://ldap.example.org:99999", "ODS_LDAP_URL: "),
+        ("ODS_LDAP_URL", "ldap://ldap.example.org:port", "ODS_LDAP_URL: "),
+        ("ODS_LDAP_BIND_PASSWORD", "", "required with ODS_LDAP_BIND_DN"),
         ("ODS_LDAP_USER_BASE", "", "required with ODS_LDAP_URL"),
         ("ODS_LDAP_GROUP_ROLES", "", "no directory user can log in"),
         ("ODS_LDAP_GROUP_ROLES", "cn=x,dc=example,dc=org=owner", "'owner'"),

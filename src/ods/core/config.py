@@ -17,7 +17,7 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
@@ -437,7 +437,10 @@ class Settings(BaseSettings):
         description="Service account ODS binds as to find users and groups. Unset: anonymous.",
     )
     ldap_bind_password: str | None = setting(
-        None, "ODS_LDAP_BIND_PASSWORD", description="Password of ODS_LDAP_BIND_DN."
+        None,
+        "ODS_LDAP_BIND_PASSWORD",
+        description="Password of ODS_LDAP_BIND_DN.",
+        validate_default=True,
     )
     ldap_user_base: str | None = setting(
         None,
@@ -472,11 +475,13 @@ class Settings(BaseSettings):
     def _check_ldap_url(cls, value: str | None) -> str | None:
         if not value:
             return None
-        scheme, sep, rest = value.strip().partition("://")
+        scheme, sep, _ = value.strip().partition("://")
         if not sep or scheme.lower() not in ("ldap", "ldaps"):
             raise ValueError("must start with ldap:// or ldaps:// (e.g. ldaps://dc1.example.org)")
-        if not rest.strip("/"):
+        parts = urlsplit(value.strip())
+        if not parts.hostname:
             raise ValueError("names no host (e.g. ldaps://dc1.example.org)")
+        parts.port  # noqa: B018 - ValueError for a port that is not a number from 0 to 65535
         return value.strip()
 
     @field_validator("ldap_ca_file")
@@ -502,7 +507,9 @@ class Settings(BaseSettings):
         parse_group_roles(value)
         return value
 
-    @field_validator("ldap_group_roles", "ldap_user_base", "ldap_starttls", mode="after")
+    @field_validator(
+        "ldap_group_roles", "ldap_user_base", "ldap_starttls", "ldap_bind_password", mode="after"
+    )
     @classmethod
     def _needed_with_ldap(cls, value: Any, info: ValidationInfo) -> Any:
         """What an ODS_LDAP_URL needs beside it (the URL is validated before these)."""
@@ -511,6 +518,8 @@ class Settings(BaseSettings):
             return value
         if info.field_name == "ldap_starttls" and value and url.lower().startswith("ldaps:"):
             raise ValueError("is for ldap:// URLs; ODS_LDAP_URL is ldaps://, TLS already")
+        if info.field_name == "ldap_bind_password" and info.data.get("ldap_bind_dn") and not value:
+            raise ValueError("required with ODS_LDAP_BIND_DN")
         if info.field_name == "ldap_user_base" and not value:
             raise ValueError("required with ODS_LDAP_URL (e.g. ou=people,dc=example,dc=org)")
         if info.field_name == "ldap_group_roles" and not value.strip():

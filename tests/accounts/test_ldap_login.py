@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,10 +13,20 @@ import pytest
 from fastapi import FastAPI
 
 from ods.accounts import service
-from ods.core.config import Settings
+from ods.core import migrate
+from ods.core.config import Settings, load_settings, normalise_database_url
 from ods.core.context import Context
+from ods.core.db import create_engine
 from ods.core.errors import Conflict
-from tests.helpers.api import NEW_PASSWORD, assert_error, bearer, client_for, login, started
+from tests.helpers.api import (
+    NEW_PASSWORD,
+    TEST_DATABASE_KEY,
+    assert_error,
+    bearer,
+    client_for,
+    login,
+    started,
+)
 from tests.helpers.services import free_port
 from tests.helpers.slapd import (
     ADMINS,
@@ -49,6 +60,25 @@ def with_ldap(settings: Settings, server: Slapd, **overrides: Any) -> Settings:
         "admin_password": NEW_PASSWORD,
     }
     return settings.model_copy(update=values | overrides)
+
+
+@pytest.fixture
+async def sqlite_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings on a fresh SQLite database, for the tests about the directory rather than
+    the database (those about user rows run on every backend)."""
+    monkeypatch.delenv("ODS_CONF", raising=False)
+    url = f"sqlite:///{tmp_path / 'ods.db'}"
+    engine = create_engine(normalise_database_url(url))
+    try:
+        await migrate.upgrade(engine)
+    finally:
+        await engine.dispose()
+    return load_settings(
+        data_dir=tmp_path / "data",
+        database_url=url,
+        database_key=TEST_DATABASE_KEY,
+        secret_key="test-secret",
+    )
 
 
 @pytest.fixture
@@ -116,10 +146,13 @@ async def test_the_role_follows_the_directory_at_every_login(
         assert_error(gone, 401, "unauthorized")
 
 
-async def test_refusals_and_injection_attempts(ldap_app: FastAPI, slapd_server: Slapd) -> None:
+async def test_refusals_and_injection_attempts(
+    sqlite_settings: Settings, slapd_server: Slapd
+) -> None:
     uid = unique("carol")
     slapd_server.add_user(uid, PASSWORD, (ADMINS,))
-    async with client_for(ldap_app) as client:
+    application = started(with_ldap(sqlite_settings, slapd_server))
+    async with application as ldap_app, client_for(ldap_app) as client:
         assert_error(await log_in(client, uid, "wrong password"), 401, "unauthorized", "Wrong")
         assert_error(await log_in(client, unique("nobody"), PASSWORD), 401, "unauthorized")
         for username in ("*", uid[:-2] + "*", "*)(uid=*", f"{uid})(uid=*"):
@@ -167,13 +200,13 @@ async def test_a_local_account_is_never_checked_against_the_directory(
 
 
 async def test_the_local_admin_logs_in_while_the_directory_is_stopped(
-    settings: Settings, slapd_server: Slapd
+    sqlite_settings: Settings,
 ) -> None:
     uid = unique("frank")
     async with contextlib.AsyncExitStack() as stack:
         with slapd() as own:
             own.add_user(uid, PASSWORD, (ADMINS,))
-            application = await stack.enter_async_context(started(with_ldap(settings, own)))
+            application = await stack.enter_async_context(started(with_ldap(sqlite_settings, own)))
             client = await stack.enter_async_context(client_for(application))
             assert (await log_in(client, uid, PASSWORD)).status_code == 200
         # That slapd is stopped now; the server keeps pointing at it.
@@ -185,8 +218,9 @@ async def test_the_local_admin_logs_in_while_the_directory_is_stopped(
 
 
 async def test_failed_directory_logins_are_throttled(
-    settings: Settings, slapd_server: Slapd
+    sqlite_settings: Settings, slapd_server: Slapd
 ) -> None:
+    settings = sqlite_settings
     uid = unique("grace")
     slapd_server.add_user(uid, PASSWORD, (PACKAGERS,))
     tight = with_ldap(settings, slapd_server, login_max_failures=3, login_lockout_seconds=60)

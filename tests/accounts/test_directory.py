@@ -234,3 +234,17 @@ async def test_a_directory_account_without_ldap_configured_is_unavailable(
     assert not directory.configured
     with pytest.raises(Unavailable, match="ODS_LDAP_URL"):
         await directory.authenticate("someone", PASSWORD)
+
+
+async def test_a_name_that_matches_several_entries_is_refused(
+    tmp_path: Path, slapd_server: Slapd
+) -> None:
+    name = unique("twin")
+    slapd_server.add_user(name, PASSWORD, (ADMINS,))
+    slapd_server.add_user(unique("other"), PASSWORD, (ADMINS,), sam_account_name=name)
+    either = "(|(uid={username})(sAMAccountName={username}))"
+    directory = Directory(ldap_settings(tmp_path, slapd_server, ldap_user_filter=either))
+    try:
+        assert await directory.authenticate(name, PASSWORD) is None
+    finally:
+        directory.close()

@@ -13,7 +13,7 @@ from ods.app import create_app
 from ods.core import migrate
 from ods.core.config import Settings, load_settings, normalise_database_url
 from ods.core.db import create_engine
-from tests.helpers import services
+from tests.helpers import services, slapd
 from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY, login
 
 
@@ -97,3 +97,13 @@ async def admin_client(client: httpx.AsyncClient) -> httpx.AsyncClient:
     )
     assert response.status_code == 204, response.text
     return client
+
+
+@pytest.fixture(scope="session")
+def slapd_server() -> Iterator[slapd.Slapd]:
+    """One OpenLDAP slapd per test process (xdist worker), for the LDAP login tests."""
+    try:
+        with slapd.slapd() as server:
+            yield server
+    except services.ServerError as exc:
+        pytest.fail(f"cannot start the slapd test server: {exc}", pytrace=False)

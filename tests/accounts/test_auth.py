@@ -109,6 +109,7 @@ async def test_first_start_password_must_be_changed_before_anything_else(
         "username": "admin",
         "role": "admin",
         "must_change_password": True,
+        "source": "local",
     }
 
     changed = await client.post(

@@ -11,7 +11,7 @@ import pytest
 from ods.core.models import utcnow
 from tests.helpers.api import assert_error, bearer, login
 
-USER_KEYS = {"id", "username", "role", "must_change_password", "created", "created_ts"}
+USER_KEYS = {"id", "username", "role", "must_change_password", "created", "created_ts", "source"}
 
 
 async def create(admin_client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
@@ -73,6 +73,7 @@ async def test_create_user_with_each_role(admin_client: httpx.AsyncClient, role:
         "username": "alice",
         "role": role,
         "must_change_password": False,
+        "source": "local",
     }
 
 

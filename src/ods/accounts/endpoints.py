@@ -6,7 +6,9 @@ import datetime as dt
 
 from fastapi import APIRouter, Request, Response
 
+from ods.accounts import login as logins
 from ods.accounts import service
+from ods.accounts.directory import Directory
 from ods.accounts.schemas import LoginRequest, LoginResponse, Me, PasswordChange
 from ods.accounts.throttle import LoginThrottle
 from ods.web.deps import AnyPrincipal, ContextDep
@@ -22,14 +24,26 @@ def client_address(request: Request) -> str:
 @router.post(
     "/login",
     operation_id="login",
-    responses={429: {"model": ErrorBody, "description": "Too many failed logins"}},
+    responses={
+        429: {"model": ErrorBody, "description": "Too many failed logins"},
+        503: {"model": ErrorBody, "description": "The directory (LDAP) does not answer"},
+    },
 )
 async def login(body: LoginRequest, request: Request, context: ContextDep) -> LoginResponse:
-    """Exchange a username and password for a bearer token."""
+    """Exchange a username and password for a bearer token.
+
+    Local accounts first; a name with no local account is looked up in the directory
+    when LDAP login is configured (503 while the directory does not answer)."""
     address = client_address(request)
     ttl = dt.timedelta(hours=context.settings.token_ttl_hours)
-    return await service.login(
-        context.db, context.part(LoginThrottle), body.username, body.password, address, ttl
+    return await logins.login(
+        context.db,
+        context.part(LoginThrottle),
+        context.part(Directory),
+        body.username,
+        body.password,
+        address,
+        ttl,
     )
 
 
@@ -69,4 +83,5 @@ async def me(principal: AnyPrincipal) -> Me:
         username=principal.username,
         role=principal.role,
         must_change_password=principal.must_change_password,
+        source="ldap" if principal.source == service.DIRECTORY else "local",
     )

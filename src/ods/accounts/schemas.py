@@ -7,12 +7,19 @@ Booleans and numbers in request bodies are strict: `0` for false or `"365"` for
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ods.accounts.passwords import MIN_LENGTH
 from ods.core.auth import Role
+
+# Where an account's password lives: "local" in ODS, "ldap" in the directory.
+Source = Literal["local", "ldap"]
+SOURCE_DESCRIPTION = (
+    "local: ODS holds the password; ldap: a directory account, whose password and role "
+    "(from its groups, at every login) come from the directory."
+)
 
 # A password being set. The policy (`passwords.check_new_password`) refuses one
 # under MIN_LENGTH with 400 and its reason; the schema says so too, so that
@@ -76,7 +83,13 @@ class Me(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"id": 1, "username": "admin", "role": "admin", "must_change_password": False}
+                {
+                    "id": 1,
+                    "username": "admin",
+                    "role": "admin",
+                    "must_change_password": False,
+                    "source": "local",
+                }
             ]
         }
     )
@@ -85,6 +98,7 @@ class Me(BaseModel):
     username: str
     role: Role
     must_change_password: bool
+    source: Source = Field(description=SOURCE_DESCRIPTION)
 
 
 class UserOut(BaseModel):
@@ -98,6 +112,7 @@ class UserOut(BaseModel):
                     "must_change_password": False,
                     "created": "2026-11-22T09:00:00",
                     "created_ts": 1795338000,
+                    "source": "local",
                 }
             ]
         }
@@ -109,6 +124,7 @@ class UserOut(BaseModel):
     must_change_password: bool
     created: str
     created_ts: int
+    source: Source = Field(description=SOURCE_DESCRIPTION)
 
 
 class UserList(BaseModel):
@@ -124,7 +140,17 @@ class UserList(BaseModel):
                             "must_change_password": False,
                             "created": "2026-11-22T08:00:00",
                             "created_ts": 1795334400,
-                        }
+                            "source": "local",
+                        },
+                        {
+                            "id": 3,
+                            "username": "jdoe",
+                            "role": "package_manager",
+                            "must_change_password": False,
+                            "created": "2026-11-23T08:00:00",
+                            "created_ts": 1795420800,
+                            "source": "ldap",
+                        },
                     ]
                 }
             ]

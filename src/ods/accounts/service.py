@@ -16,7 +16,6 @@ from ods.accounts.passwords import (
     verify_password,
 )
 from ods.accounts.schemas import (
-    LoginResponse,
     TokenCreate,
     TokenCreated,
     TokenOut,
@@ -35,6 +34,16 @@ from ods.events import catalogue
 from ods.events.log import record
 
 TOKEN_PREFIX = "ods_"  # noqa: S105 - a prefix, not a secret
+# users.source of an account the directory holds (docs/ldap.md).
+DIRECTORY = "ldap"
+
+
+def directory_account(username: str) -> str:
+    """Why a directory account's password cannot be set here."""
+    return (
+        f"{username!r} logs in through the directory (source ldap): its password is "
+        "changed in the directory, and its role follows its directory groups at every login."
+    )
 
 
 def new_token() -> str:
@@ -49,6 +58,7 @@ def user_out(user: User) -> UserOut:
         must_change_password=user.must_change_password,
         created=iso(user.created),
         created_ts=timestamp(user.created),
+        source="ldap" if user.source == DIRECTORY else "local",
     )
 
 
@@ -63,7 +73,7 @@ def token_out(token: Token) -> TokenOut:
     )
 
 
-async def _user_by_name(session: AsyncSession, username: str) -> User | None:
+async def user_by_name(session: AsyncSession, username: str) -> User | None:
     """Usernames match whatever their case, alike on SQLite, MySQL and PostgreSQL."""
     query = select(User).where(func.lower(User.username) == username.lower()).limit(1)
     return (await session.execute(query)).scalar_one_or_none()
@@ -107,7 +117,7 @@ async def create_user(db: Database, body: UserCreate, actor: str | None = None) 
     check_new_password(body.password, username=body.username)
     password_hash = await hash_password(body.password)
     async with db.transaction() as session:
-        if await _user_by_name(session, body.username):
+        if await user_by_name(session, body.username):
             raise Conflict(f"A user named {body.username!r} exists already.")
         user = User(
             username=body.username,
@@ -158,6 +168,11 @@ async def update_user(db: Database, user_id: int, body: UserUpdate, actor: str) 
         user = await get_row(session, User, user_id)
         if user is None:
             raise NotFound(f"No user with id {user_id}.")
+        if user.source == DIRECTORY and body.model_fields_set:
+            raise Conflict(
+                directory_account(user.username)
+                + " Delete the user to end its sessions and tokens now."
+            )
         demoted = body.role is not None and body.role != Role.ADMIN
         if demoted and user.role == Role.ADMIN.value and not await _admins_left(session, user.id):
             raise Conflict("This is the last admin; make another user admin first.")
@@ -201,48 +216,14 @@ async def set_password(db: Database, username: str, password: str) -> None:
     check_new_password(password, username=username)
     password_hash = await hash_password(password)
     async with db.transaction() as session:
-        user = await _user_by_name(session, username)
+        user = await user_by_name(session, username)
         if user is None:
             raise NotFound(f"No user named {username!r}.")
+        if user.source == DIRECTORY:
+            raise Conflict(directory_account(user.username))
         user.password_hash = password_hash
         user.must_change_password = False
         await session.execute(delete(Token).where(Token.user_id == user.id))
-
-
-async def login(
-    db: Database,
-    throttle: LoginThrottle,
-    username: str,
-    password: str,
-    address: str,
-    ttl: dt.timedelta,
-) -> LoginResponse:
-    async with throttle.login_turn(address):
-        tried = await throttle.try_login(username, address)
-        async with db.session() as session:
-            user = await _user_by_name(session, username)
-        right = await verify_password(user.password_hash if user else None, password)
-        if right and user is not None:
-            await throttle.login_succeeded(tried, username, address)
-    if not right or user is None:
-        async with db.transaction() as session:
-            await record(
-                session, catalogue.LoginFailed(username=username, address=address), actor=username
-            )
-        raise Unauthorized("Wrong username or password.")
-    raw = new_token()
-    expires = utcnow() + ttl
-    async with db.transaction() as session:
-        session.add(
-            Token(user_id=user.id, token_hash=hash_token(raw), kind="session", expires=expires)
-        )
-    return LoginResponse(
-        token=raw,
-        must_change_password=user.must_change_password,
-        expires=iso(expires),
-        username=user.username,
-        role=Role(user.role),
-    )
 
 
 async def change_password(
@@ -253,11 +234,13 @@ async def change_password(
     new_password: str,
     address: str,
 ) -> None:
-    check_new_password(new_password, old_password, username=principal.username)
     async with db.session() as session:
         user = await session.get(User, principal.user_id)
     if user is None:
         raise Unauthorized("This account no longer exists.")
+    if user.source == DIRECTORY:
+        raise Forbidden(directory_account(user.username))
+    check_new_password(new_password, old_password, username=principal.username)
     async with throttle.password_turn(user.id):
         tried = await throttle.try_password(user.id)
         right = await verify_password(user.password_hash, old_password)

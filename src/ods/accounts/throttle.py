@@ -168,6 +168,10 @@ class LoginThrottle:
         what it sprayed."""
         await self._forgive(tried.ids, self._login_keys(username, address)[0])
 
+    async def forgive(self, tried: Try) -> None:
+        """The try decided nothing (the directory did not answer): it does not count."""
+        await self._forgive(tried.ids)
+
     async def try_password(self, user_id: int) -> Try:
         key = ("password", str(user_id))
         return await self._count(

@@ -47,6 +47,8 @@ class Principal(BaseModel):
     must_change_password: bool
     token_id: int
     token_kind: str
+    # "local", or "ldap" for a directory account (no password in ODS).
+    source: str = "local"
 
 
 def hash_token(raw: str) -> str:
@@ -78,6 +80,7 @@ async def authenticate(db: Database, raw: str) -> Principal:
         must_change_password=user.must_change_password,
         token_id=token.id,
         token_kind=token.kind,
+        source=user.source,
     )
 
 

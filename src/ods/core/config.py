@@ -17,9 +17,9 @@ import re
 import secrets
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -69,6 +69,30 @@ def parse_reserve(value: str) -> tuple[float | None, int]:
             raise ValueError("a percentage must be at least 0 and below 100")
         return percent, 0
     return None, parse_size(text)
+
+
+def parse_group_roles(value: str) -> list[tuple[str, str]]:
+    """ODS_LDAP_GROUP_ROLES to (group DN, role) pairs.
+
+    DNs hold `=` and `,` themselves, so pairs are split on `;` and each pair on its
+    last `=`.
+    """
+    roles = ("admin", "package_manager", "read_only")
+    pairs = []
+    for entry in value.split(";"):
+        if not entry.strip():
+            continue
+        group, sep, role = entry.rpartition("=")
+        group, role = group.strip(), role.strip()
+        if not sep or "=" not in group:
+            raise ValueError(
+                f"{entry.strip()!r} is not groupDN=role "
+                "(e.g. cn=ods-admins,ou=groups,dc=example,dc=org=admin)"
+            )
+        if role not in roles:
+            raise ValueError(f"{role!r} for {group!r} is not a role ({', '.join(roles)})")
+        pairs.append((group, role))
+    return pairs
 
 
 def read_conf_file(path: Path) -> dict[str, str]:
@@ -387,6 +411,123 @@ class Settings(BaseSettings):
         ),
         gt=0,
     )
+
+    # LDAP login (docs/ldap.md): directory users sign in with /api/auth/login, their
+    # role taken from the groups they belong to at every login.
+    ldap_url: str | None = setting(
+        None,
+        "ODS_LDAP_URL",
+        description="Directory server, ldap://host[:port] or ldaps://host[:port]. "
+        "Unset: no LDAP login.",
+    )
+    ldap_starttls: bool = setting(
+        False,
+        "ODS_LDAP_STARTTLS",
+        description="Upgrade an ldap:// connection to TLS (StartTLS) before binding.",
+    )
+    ldap_ca_file: Path | None = setting(
+        None,
+        "ODS_LDAP_CA_FILE",
+        description="PEM file of CAs trusted for the directory's certificate. "
+        "Default: the system's.",
+    )
+    ldap_bind_dn: str | None = setting(
+        None,
+        "ODS_LDAP_BIND_DN",
+        description="Service account ODS binds as to find users and groups. Unset: anonymous.",
+    )
+    ldap_bind_password: str | None = setting(
+        None,
+        "ODS_LDAP_BIND_PASSWORD",
+        description="Password of ODS_LDAP_BIND_DN.",
+        validate_default=True,
+    )
+    ldap_user_base: str | None = setting(
+        None,
+        "ODS_LDAP_USER_BASE",
+        description="DN under which users are searched (e.g. ou=people,dc=example,dc=org).",
+        validate_default=True,
+    )
+    ldap_user_filter: str = setting(
+        "(uid={username})",
+        "ODS_LDAP_USER_FILTER",
+        description="Filter finding a user; {username} is the escaped login name. "
+        "Active Directory: (sAMAccountName={username}).",
+    )
+    ldap_group_roles: str = setting(
+        "",
+        "ODS_LDAP_GROUP_ROLES",
+        description="Group DN = role pairs separated by ; "
+        "(cn=ods-admins,ou=groups,dc=example,dc=org=admin). A user in no listed group "
+        "cannot log in; in several, the highest role wins.",
+        validate_default=True,
+    )
+    ldap_timeout: int = setting(
+        10,
+        "ODS_LDAP_TIMEOUT",
+        description="Seconds the directory has to accept a connection, and to answer each request.",
+        ge=1,
+        le=300,
+    )
+
+    @field_validator("ldap_url")
+    @classmethod
+    def _check_ldap_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        scheme, sep, _ = value.strip().partition("://")
+        if not sep or scheme.lower() not in ("ldap", "ldaps"):
+            raise ValueError("must start with ldap:// or ldaps:// (e.g. ldaps://dc1.example.org)")
+        parts = urlsplit(value.strip())
+        if not parts.hostname:
+            raise ValueError("names no host (e.g. ldaps://dc1.example.org)")
+        parts.port  # noqa: B018 - ValueError for a port that is not a number from 0 to 65535
+        return value.strip()
+
+    @field_validator("ldap_ca_file")
+    @classmethod
+    def _check_ldap_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.expanduser().is_file():
+            raise ValueError(f"{value} is not a file")
+        return value.expanduser() if value is not None else None
+
+    @field_validator("ldap_user_filter")
+    @classmethod
+    def _check_ldap_user_filter(cls, value: str) -> str:
+        value = value.strip()
+        if "{username}" not in value:
+            raise ValueError("must contain {username}, e.g. (uid={username})")
+        if not (value.startswith("(") and value.endswith(")")):
+            raise ValueError("must be in parentheses, e.g. (uid={username})")
+        return value
+
+    @field_validator("ldap_group_roles")
+    @classmethod
+    def _check_ldap_group_roles(cls, value: str) -> str:
+        parse_group_roles(value)
+        return value
+
+    @field_validator(
+        "ldap_group_roles", "ldap_user_base", "ldap_starttls", "ldap_bind_password", mode="after"
+    )
+    @classmethod
+    def _needed_with_ldap(cls, value: Any, info: ValidationInfo) -> Any:
+        """What an ODS_LDAP_URL needs beside it (the URL is validated before these)."""
+        url = info.data.get("ldap_url")
+        if not url:
+            return value
+        if info.field_name == "ldap_starttls" and value and url.lower().startswith("ldaps:"):
+            raise ValueError("is for ldap:// URLs; ODS_LDAP_URL is ldaps://, TLS already")
+        if info.field_name == "ldap_bind_password" and info.data.get("ldap_bind_dn") and not value:
+            raise ValueError("required with ODS_LDAP_BIND_DN")
+        if info.field_name == "ldap_user_base" and not value:
+            raise ValueError("required with ODS_LDAP_URL (e.g. ou=people,dc=example,dc=org)")
+        if info.field_name == "ldap_group_roles" and not value.strip():
+            raise ValueError(
+                "required with ODS_LDAP_URL: without a group mapped to a role, "
+                "no directory user can log in"
+            )
+        return value
 
     @field_validator("webhook_allow")
     @classmethod

@@ -60,6 +60,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20), default="admin")
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # "local": ODS holds the password; "ldap": the directory checks it, and the role
+    # comes from the user's directory groups at every login.
+    source: Mapped[str] = mapped_column(String(10), default="local", server_default="local")
 
 
 class Token(Base):

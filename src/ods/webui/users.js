@@ -52,7 +52,8 @@ function Users({ me }) {
     </header>
     <p class="hint">
       Admins do everything; package managers upload, replace, delete and promote packages;
-      read-only users look.
+      read-only users look. Directory (LDAP) users get their role from their directory groups at
+      every login, and their password lives in the directory.
     </p>
     <${ErrorBanner} error=${users.error} />
     ${!users.data && users.loading && html`<${Loading} />`}
@@ -64,6 +65,7 @@ function Users({ me }) {
           <tr>
             <th scope="col">Username</th>
             <th scope="col">Role</th>
+            <th scope="col">Source</th>
             <th scope="col">Password</th>
             <th scope="col">Created</th>
             <th scope="col"><span class="visually-hidden">Actions</span></th>
@@ -76,15 +78,19 @@ function Users({ me }) {
                 <strong>${user.username}</strong>${user.id === me.id && html` <span class="muted small">(you)</span>`}
               </td>
               <td data-label="Role">${roleName(user.role)}</td>
+              <td data-label="Source">${user.source === 'ldap' ? 'Directory (LDAP)' : 'Local'}</td>
               <td data-label="Password">
-                ${user.must_change_password
-                  ? html`<${Badge} kind="warn">must change<//>`
-                  : html`<span class="muted">set</span>`}
+                ${user.source === 'ldap'
+                  ? html`<span class="muted">in the directory</span>`
+                  : user.must_change_password
+                    ? html`<${Badge} kind="warn">must change<//>`
+                    : html`<span class="muted">set</span>`}
               </td>
               <td data-label="Created"><${Time} iso=${user.created} /></td>
               <td class="row-actions">
-                <button type="button" aria-label=${`Edit ${user.username}`}
-                  onClick=${() => setDialog({ kind: 'edit', user })}>Edit</button>
+                ${user.source !== 'ldap' &&
+                html`<button type="button" aria-label=${`Edit ${user.username}`}
+                  onClick=${() => setDialog({ kind: 'edit', user })}>Edit</button>`}
                 <button type="button" class="danger-outline" aria-label=${`Delete ${user.username}`}
                   disabled=${user.id === me.id} title=${user.id === me.id ? 'You cannot delete your own account' : ''}
                   onClick=${() => setDialog({ kind: 'delete', user })}>Delete</button>

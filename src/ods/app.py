@@ -26,6 +26,7 @@ from ods.notifications.webhooks import endpoints as webhook_endpoints
 from ods.notifications.webhooks.dispatch import Dispatcher
 from ods.packages import endpoints as package_endpoints
 from ods.packages import share
+from ods.packages.sha512 import Sha512Backfill
 from ods.server import endpoints as server_endpoints
 from ods.trust import endpoints as trust_endpoints
 from ods.web import console, health
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> FastAPI:
         scheduler = Scheduler(context, settings.reconcile_interval, settings.poll_interval)
         notifications = Dispatcher(context)
         mailer = Mailer(context)
+        backfill = Sha512Backfill(context)
         try:
             await lifecycle.start(context)
             if isinstance(context.queue, InProcessQueue):
@@ -81,9 +83,11 @@ def create_app(settings: Settings) -> FastAPI:
             scheduler.start()
             notifications.start()
             mailer.start()
+            backfill.start()
             yield
         finally:
             stopping.set()
+            await backfill.stop()
             await mailer.stop()
             await notifications.stop()
             await scheduler.stop()

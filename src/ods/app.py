@@ -16,6 +16,8 @@ from ods.accounts import user_endpoints
 from ods.core.config import Settings
 from ods.core.metrics import Metrics
 from ods.events import endpoints as event_endpoints
+from ods.integrations.jamf import endpoints as jamf_endpoints
+from ods.integrations.jamf.dispatch import JamfDispatcher
 from ods.jobs.queue import InProcessQueue
 from ods.mesh import admin_endpoints as mesh_endpoints
 from ods.mesh import peer_endpoints
@@ -47,6 +49,7 @@ ROUTERS = (
     trust_endpoints.router,
     webhook_endpoints.router,
     email_endpoints.router,
+    jamf_endpoints.router,
     share.router,
     health.router,
 )
@@ -75,6 +78,7 @@ def create_app(settings: Settings) -> FastAPI:
         notifications = Dispatcher(context)
         mailer = Mailer(context)
         backfill = Sha512Backfill(context)
+        jamf = JamfDispatcher(context)
         try:
             await lifecycle.start(context)
             if isinstance(context.queue, InProcessQueue):
@@ -84,9 +88,11 @@ def create_app(settings: Settings) -> FastAPI:
             notifications.start()
             mailer.start()
             backfill.start()
+            jamf.start()
             yield
         finally:
             stopping.set()
+            await jamf.stop()
             await backfill.stop()
             await mailer.stop()
             await notifications.stop()

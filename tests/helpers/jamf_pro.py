@@ -19,8 +19,9 @@ a body that is not `application/json` (415), a record without one of the
 required fields or with a field of the wrong type (400, with Jamf Pro's error
 shape `{"httpStatus", "errors": [{"code", "field", "description", "id"}]}`),
 a second record of one fileName (409 in Jamf Pro 11's wording: "DUPLICATE_FIELD").
-It records every request, can answer 503 to everything (`down`), and can make
-every token issued so far expire (`expire_tokens`).
+It records every request, can answer 503 to everything (`down`), give raw
+answers of a test's choosing (`forced`: hostile or malformed ones), and can
+make every token issued so far expire (`expire_tokens`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class JamfPro:
     packages: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     down: bool = False
+    # Raw answers (status, body, content type) given instead of the API's, one per request.
+    forced: list[tuple[int, bytes, str]] = field(default_factory=list)
     url: str = ""
     _tokens: dict[str, float] = field(default_factory=dict)
     _next_id: int = 1
@@ -227,6 +230,16 @@ class Handler(BaseHTTPRequestHandler):
             if jamf.down:
                 self._answer(503, {"httpStatus": 503, "errors": []})
                 return
+            forced = jamf.forced.pop(0) if jamf.forced else None
+        if forced is not None:
+            status, data, kind = forced
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        with jamf._lock:
             status, answer = self._route(jamf, request)
         self._answer(status, answer)
 

@@ -52,6 +52,10 @@ CONSOLE: dict[str, str] = {
     "list_tokens": "Users & tokens tab, API tokens",
     "create_token": "Users & tokens tab, Create token (the secret shown once)",
     "revoke_token": "Users & tokens tab, Revoke confirmation",
+    "get_jamf_integration": "Admin tab, Integrations card: Jamf Pro settings, records, last sync",
+    "put_jamf_integration": "Admin tab, Integrations card, Set up / Edit Jamf Pro dialog",
+    "check_jamf_integration": "Admin tab, Integrations card, Check credentials",
+    "reconcile_jamf_integration": "Admin tab, Integrations card, Find drift and Repair drift",
 }
 
 # Operations that are another operation under a second, compatible path; the

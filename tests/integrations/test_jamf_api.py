@@ -92,11 +92,12 @@ async def test_check_answers_what_jamf_pro_said(
     down = (await admin_client.post(f"{PATH}/check")).json()
     assert down["ok"] is False
     assert down["status"] == 503
-    await configure(admin_client, jamf, url="http://127.0.0.1:9")
-    unreachable = (await admin_client.post(f"{PATH}/check")).json()
-    assert unreachable["ok"] is False
-    assert unreachable["status"] is None
-    assert "cannot reach Jamf Pro" in unreachable["message"]
+    for url in ("http://127.0.0.1:9", "http://[::1", "http://xn--a.example"):
+        await configure(admin_client, jamf, url=url)
+        unreachable = (await admin_client.post(f"{PATH}/check")).json()
+        assert unreachable["ok"] is False, url
+        assert unreachable["status"] is None
+        assert "cannot reach Jamf Pro" in unreachable["message"]
 
 
 async def test_reconcile_finds_drift_and_repairs_it(

@@ -176,7 +176,8 @@ class JamfClient:
                         raise JamfError(f"Jamf Pro's answer to {method} {path} is too long")
             finally:
                 await response.aclose()
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            # InvalidURL and ValueError (an IDNA error, say): the url cannot be used at all.
             raise JamfError(f"cannot reach Jamf Pro: {type(exc).__name__} {exc}".strip()) from None
         if 300 <= response.status_code < 400:
             raise JamfError(

@@ -24,6 +24,8 @@ router = APIRouter(
     responses=ERROR_RESPONSES,
 )
 
+NO_REPAIR = ReconcileIn()  # no body: only show the drift
+
 NOT_CONFIGURED: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "The integration is not configured"}
 }
@@ -51,9 +53,9 @@ async def check_jamf_integration(context: ContextDep) -> JamfCheck:
 
 @router.post("/reconcile", operation_id="reconcile_jamf_integration", responses=NOT_CONFIGURED)
 async def reconcile_jamf_integration(
-    context: ContextDep, body: ReconcileIn | None = None
+    context: ContextDep, body: ReconcileIn = NO_REPAIR
 ) -> JamfDrift:
     """Compare the packages at the listed stages with Jamf Pro's records: packages with
     no record, records with another checksum, records ODS made whose package is gone.
     With `{"repair": true}`, repair them and answer what was found."""
-    return await service.reconcile(context, body.repair if body is not None else False)
+    return await service.reconcile(context, body.repair)

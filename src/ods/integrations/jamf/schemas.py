@@ -26,7 +26,11 @@ class JamfSettingsIn(BaseModel):
         json_schema_extra={"examples": [SETTINGS_EXAMPLE | {"client_secret": "s3cr3t…"}]},
     )
 
-    url: str = Field(max_length=2048, description="Jamf Pro's address, https://…")
+    url: str = Field(
+        max_length=2048,
+        pattern=r"^https?://[^/\s?#]+/?$",
+        description="Jamf Pro's address, like https://example.jamfcloud.com (no path).",
+    )
     client_id: str = Field(min_length=1, max_length=255, description="The API client's id.")
     client_secret: str | None = Field(
         default=None, min_length=1, max_length=1024, description="The API client's secret."
@@ -37,15 +41,12 @@ class JamfSettingsIn(BaseModel):
     category: str | None = Field(
         default=None, max_length=255, description="A Jamf Pro category, by name; null: none."
     )
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value.startswith(("https://", "http://")) or len(value.split("/", 3)) > 3:
-            raise ValueError("must be Jamf Pro's address, like https://example.jamfcloud.com")
-        return value
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
 
 
 class JamfSettingsOut(BaseModel):
@@ -97,7 +98,9 @@ class JamfCheck(BaseModel):
 class ReconcileIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"repair": True}]})
 
-    repair: bool = Field(default=False, description="Repair the drift found, not only show it.")
+    repair: bool = Field(
+        default=False, strict=True, description="Repair the drift found, not only show it."
+    )
 
 
 class OrphanRecord(BaseModel):

@@ -7,7 +7,9 @@ works out what to do from the state, not from the event, so a job queued
 twice is harmless. The cursor and the jobs are written in one transaction,
 so a restart goes on where it stopped. Like the webhook dispatch, a pass
 looks again at the last `RESCAN` ids (an event can become visible after one
-with a higher id on MariaDB and PostgreSQL), skipping those it queued.
+with a higher id on MariaDB and PostgreSQL), skipping those it queued. An
+event whose filename's job is running is left for a later pass: the job may
+have read the state before the event's change.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from sqlalchemy import select
 
 from ods.core.context import Context
 from ods.core.loops import Every
-from ods.core.models import Event, JamfSettings
+from ods.core.models import Event, JamfSettings, Job
 from ods.integrations.jamf.sync import SETTINGS_ID
 from ods.jobs.kinds import JamfSync
-from ods.jobs.runner import add_job, dispatch
+from ods.jobs.runner import JobStatus, add_job, dispatch
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +71,22 @@ class JamfDispatcher(Every):
             )
             fresh = [e for e in events if e.id not in self.queued]
             names = {name for name in map(_filename, fresh) if name is not None}
-            for name in sorted(names):
+            # A running job has read the state already and is not re-armed by add_job: its
+            # filename's events wait for a later pass, when it has finished.
+            jobs = {JamfSync(filename=name).key(): name for name in names}
+            running = {
+                jobs[key]
+                for key in await session.scalars(
+                    select(Job.key).where(
+                        Job.key.in_(list(jobs)), Job.status == JobStatus.RUNNING.value
+                    )
+                )
+            }
+            for name in sorted(names - running):
                 keys.append(await add_job(session, JamfSync(filename=name)))
             if events:
                 settings.last_event_id = max(settings.last_event_id, events[-1].id)
-        self.queued.update(e.id for e in fresh)
+        self.queued.update(e.id for e in fresh if _filename(e) not in running)
         floor = settings.last_event_id - RESCAN
         self.queued = {i for i in self.queued if i > floor}
         await dispatch(self.context.queue, keys)

@@ -35,10 +35,11 @@ async def test_records_follow_uploads_replacements_and_deletes(
         data={"stage": "Prod", "replace": "true"},
     )
     assert response.status_code == 201, response.text
-    await until(
-        lambda: jamf.by_filename("Tool.pkg")[0]["hashValue"] == hashlib.sha512(newer).hexdigest()
-    )
-    assert len(jamf.by_filename("Tool.pkg")) == 1
+    newer_sha512 = hashlib.sha512(newer).hexdigest()
+    await until(lambda: [r["hashValue"] for r in jamf.by_filename("Tool.pkg")] == [newer_sha512])
+    # Updated in place: never deleted and made again while the replacement was published.
+    assert jamf.calls("DELETE", "/api/v1/packages") == []
+    assert len(jamf.calls("POST", "/api/v1/packages")) == 1
     assert jamf.by_filename("Beta.pkg") == []  # Test is not a listed stage
 
     deleted = await admin_client.delete("/api/admin/packages/Tool.pkg")

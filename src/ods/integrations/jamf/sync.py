@@ -31,6 +31,7 @@ from ods.jobs.runner import RetryLater
 SECRET_CONTEXT = "jamf-client-secret"  # noqa: S105 - the cipher's context label, not a secret
 MAX_WAIT_SECONDS = 3600.0
 SETTINGS_ID = 1
+PUBLISHING_WAIT = 1.0
 
 Action = Literal["created", "updated", "adopted", "deleted"]
 
@@ -94,6 +95,10 @@ async def wanted(context: Context, settings: JamfSettings, filename: str) -> Wan
         package = (
             await session.execute(select(Package).where(Package.filename == filename))
         ).scalar_one_or_none()
+    if package is not None and package.status == Status.PUBLISHING.value:
+        # An upload (or a replacement) is between its commit and its rename: its event can
+        # be read before it is Public. Look again in a moment rather than delete the record.
+        raise RetryLater(f"{filename} is being published", defer=PUBLISHING_WAIT)
     if (
         package is None
         or package.status != Status.PUBLIC.value

@@ -6,7 +6,8 @@ Starts four real `ods serve` processes on loopback (their data in a temporary
 dir), joins them into a small mesh, uploads packages, and photographs each tab
 in Debian's Chromium (/usr/bin/chromium) at 1280 px, and the package list on a
 phone. One link goes through a slow proxy so that a package is caught
-Downloading; one server is stopped so that its link shows unreachable.
+Downloading; one server is stopped so that its link shows unreachable. The
+Notifications tab's webhooks post to recording receivers on loopback.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers.console import launch_chromium, log_in, open_tab, package_row  # noqa: E402
 from tests.helpers.processes.mesh import PASSWORD, Node, mesh_of, random_file  # noqa: E402
 from tests.helpers.processes.serve import free_port  # noqa: E402
+from tests.helpers.receivers.http import receiving  # noqa: E402
 
 IMAGES = ROOT / "docs" / "images"
 MIB = 1024 * 1024
@@ -129,11 +131,43 @@ def shoot(page: Page, name: str) -> None:
     print(f"docs/images/{name}.png")
 
 
+def notifications(page: Page, node: Node) -> None:
+    """The Notifications tab of `node`: a webhook that works, a Slack one whose
+    receiver fails, and a digest subscription; then one webhook's delivery log."""
+    with receiving() as tools, receiving() as slack:
+        slack.then = 500
+        with client(node) as api:
+            hooks = [
+                api.post("/api/admin/webhooks", json=body).json()
+                for body in (
+                    {
+                        "url": tools.url,
+                        "secret": "a long random string",
+                        "events": ["package.available", "package.deleted", "peer.unreachable"],
+                    },
+                    {"url": slack.url, "format": "slack", "events": ["package.failed"]},
+                )
+            ]
+            for hook in hooks:
+                api.post(f"/api/admin/webhooks/{hook['id']}/test")
+            api.post(
+                "/api/admin/email-subscriptions",
+                json={"address": "mac-admins@example.org", "events": [], "digest_minutes": 60},
+            )
+        open_tab(page, "Notifications")
+        expect(page.get_by_text("HTTP 500")).to_be_visible()
+        shoot(page, "notifications")
+        page.get_by_role("button", name=f"Deliveries of {slack.url}").click()
+        expect(page.get_by_role("dialog").get_by_text("HTTP 500")).to_be_visible()
+        shoot(page, "notifications-log")
+        page.keyboard.press("Escape")
+
+
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ods-screenshots-") as temp:
         root = Path(temp)
-        with mesh_of(root, 4) as (hq, branch, lab, dmz):
+        with mesh_of(root, 4, ODS_WEBHOOK_ALLOW="127.0.0.1") as (hq, branch, lab, dmz):
             about_hq = prepare(hq, "HQ distribution", "Prod")
             prepare(branch, "Branch office Lyon", "Prod")
             about_lab = prepare(lab, "Test lab", "Test")
@@ -223,6 +257,8 @@ def main() -> None:
                 open_tab(page, "Events")
                 expect(page.get_by_role("listitem").filter(has_text="unreachable")).to_be_visible()
                 shoot(page, "events")
+
+                notifications(page, hq)
                 browser.close()
 
 

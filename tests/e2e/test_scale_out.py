@@ -4,7 +4,8 @@ config, with a single-process ODS as its peer.
 
 Whatever process a request reaches, it sees the same packages, the same progress of a
 fetch in flight and every change made through the other process at once; a package
-offered by the peer is fetched once, by one worker.
+offered by the peer is fetched once, by one worker; each event reaches a webhook and a
+mail subscriber once, whichever processes dispatch and send.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from tests.helpers.processes.nginx import Nginx, nginx_in_front_of
 from tests.helpers.processes.proxy import ThrottledProxy
 from tests.helpers.processes.redis_server import redis_server
 from tests.helpers.processes.serve import ODS, free_port, server_env
+from tests.helpers.receivers.http import Receiver, receiving
+from tests.helpers.receivers.smtp import SmtpReceiver
 from tests.helpers.services import DatabaseServer
 from tests.helpers.tls import self_signed_certificate
 
@@ -40,6 +43,8 @@ pytestmark = pytest.mark.e2e
 FETCH_MIB = 8
 SLOW = 512 * 1024  # bytes per second over the peer link: a fetch of FETCH_MIB takes ~16 s
 FAST = 16 * MIB
+HOOK_SECRET = "a scaled-out webhook secret"
+NOTIFIED = ["package.uploaded", "package.available", "package.stage_changed", "package.deleted"]
 
 
 @dataclass
@@ -50,6 +55,8 @@ class Site:
     nginx: Nginx
     database_url: str
     data_dir: Path
+    hooks: Receiver
+    smtp: SmtpReceiver
 
     def worker_output(self) -> str:
         return "".join(log.read_text(errors="replace") for log in self.worker_logs)
@@ -86,10 +93,16 @@ async def site(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[
     server: DatabaseServer = request.getfixturevalue(f"{request.param}_server")
     async with server.fresh_database() as database_url:
         with redis_server(tmp_path / "redis") as redis_url, ExitStack() as stack:
+            hooks = stack.enter_context(receiving(HOOK_SECRET))
+            smtp = SmtpReceiver(tmp_path / "smtp")
+            smtp.start()
+            stack.callback(smtp.stop)
             env = {
                 "DATABASE_URL": database_url,
                 "REDIS_URL": redis_url,
                 "ODS_ACCEL_REDIRECT": "/_ods_share/",
+                "ODS_WEBHOOK_ALLOW": "127.0.0.1",
+                **smtp.env(),
             }
             # As the recipe has it: the schema first, once, then the processes.
             await asyncio.to_thread(
@@ -114,7 +127,7 @@ async def site(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[
             for node in serves:
                 await node.login()
             await serves[0].configure("Dev")
-            yield Site(serves, workers, logs, nginx, database_url, data_dir)
+            yield Site(serves, workers, logs, nginx, database_url, data_dir, hooks, smtp)
 
 
 async def fetch_jobs(database_url: str, uuid: str) -> list[tuple[str, int]]:
@@ -171,6 +184,17 @@ async def details(node: Node, filename: str) -> dict[str, Any]:
 async def test_a_scaled_out_site_behaves_as_one_server(site: Site, tmp_path: Path) -> None:
     first, second = site.serves
     nginx = site.nginx
+    async with first.client() as client:
+        hook = await client.post(
+            "/api/admin/webhooks",
+            json={"url": site.hooks.url, "secret": HOOK_SECRET, "events": NOTIFIED},
+        )
+        assert hook.status_code == 201, hook.text
+        mail = await client.post(
+            "/api/admin/email-subscriptions",
+            json={"address": "site@example.org", "events": NOTIFIED},
+        )
+        assert mail.status_code == 201, mail.text
 
     # An upload through Nginx is Public and served by both processes and by Nginx.
     path = tmp_path / "Site.pkg"
@@ -253,6 +277,20 @@ async def test_a_scaled_out_site_behaves_as_one_server(site: Site, tmp_path: Pat
     assert await first.package("Peer.pkg") is None
     assert await accel_target(first, "Peer.pkg") is None
     assert [item["filename"] for item in await first.packages()] == ["Site.pkg"]
+
+    # Each event went out once, to the webhook and by mail, though two serve processes
+    # dispatch and send mail and two workers run the deliveries.
+    async def all_notified() -> bool:
+        return len(site.hooks.received) >= len(NOTIFIED) and len(site.smtp.mails) >= len(NOTIFIED)
+
+    await wait_for("every event notified", 60, all_notified)
+    await asyncio.sleep(3)  # a few more rounds of each process: nothing more arrives
+    assert sorted(site.hooks.events()) == sorted(NOTIFIED)
+    assert len({item.headers["x-ods-delivery"] for item in site.hooks.received}) == len(NOTIFIED)
+    assert site.hooks.bad_signatures == 0
+    subjects = sorted(str(mail["Subject"]) for mail in site.smtp.mails)
+    assert len(subjects) == len(NOTIFIED), subjects
+    assert sum("Site.pkg" in subject for subject in subjects) == 2, subjects
 
     for node in site.serves:
         assert node.server is not None

@@ -8,6 +8,7 @@ from each other.
 - services: real MariaDB and PostgreSQL servers, and which backends a run uses
 - tls: a self-signed certificate
 - console: Chromium and the web console's login, tabs and rows
+- autopkg: contrib/autopkg's processor run as AutoPkg runs it, on a stand-in `autopkglib`
 - processes: real programs: `ods serve` (serve), meshes of them (mesh), Nginx,
   redis-server, and a TCP proxy that can stall
 """

@@ -378,6 +378,15 @@ class Settings(BaseSettings):
     smtp_timeout: int = setting(
         30, "ODS_SMTP_TIMEOUT", description="Seconds one SMTP send may take.", ge=1
     )
+    smtp_retry_seconds: float = setting(
+        10.0,
+        "ODS_SMTP_RETRY_SECONDS",
+        description=(
+            "The first wait before a mail that could not be sent is tried again; each further "
+            "wait doubles (at most an hour, with jitter) until 24 hours after the event."
+        ),
+        gt=0,
+    )
 
     # --- Package records in Jamf Pro (ods.integrations.jamf) ---------------------------
     jamf_timeout: float = setting(

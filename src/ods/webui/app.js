@@ -7,6 +7,7 @@ import { EventsTab, LiveIndicator } from './events.js';
 import { createLive } from './live.js';
 import { FirstPasswordPage, LoginForm, PasswordForm } from './login.js';
 import { NetworkTab } from './network.js';
+import { NotificationsTab } from './notifications.js';
 import { PackagesTab } from './packages.js';
 import { About, Live, Loading, Me, Modal, roleName } from './ui.js';
 import { UsersTab } from './users.js';
@@ -16,6 +17,7 @@ const TABS = [
   ['network', 'Network', NetworkTab],
   ['packages', 'Packages', PackagesTab],
   ['events', 'Events', EventsTab],
+  ['notifications', 'Notifications', NotificationsTab],
   ['users', 'Users & tokens', UsersTab],
 ];
 

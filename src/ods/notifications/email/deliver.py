@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import random
 from collections import defaultdict
 from email.message import EmailMessage
 
@@ -31,23 +30,14 @@ from ods.core.uuids import public_uuid_or_none
 from ods.notifications.email.compose import MailEvent, compose
 from ods.notifications.email.schemas import EmailDeliveryOut
 from ods.notifications.email.send import SendFailed, SmtpConfig, send
+from ods.notifications.retry import RETRY_FOR, retry_delay
 from ods.server.identity import get_identity
 
 log = logging.getLogger(__name__)
 
 RESCAN_EVENTS = 200
 BATCH = 500
-GIVE_UP_AFTER = dt.timedelta(hours=24)
-FIRST_RETRY_SECONDS = 10.0
-MAX_RETRY_SECONDS = 3600.0
 CLAIM_LEASE = dt.timedelta(minutes=2)
-
-
-def retry_delay(attempts: int) -> float:
-    """Seconds before try `attempts + 1`: doubling from 10 s up to an hour, ±20 % jitter."""
-    base = min(MAX_RETRY_SECONDS, FIRST_RETRY_SECONDS * 2.0 ** max(0, attempts - 1))
-    jitter: float = random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
-    return base * jitter
 
 
 def matches(kinds: list[str], kind: str) -> bool:
@@ -215,10 +205,12 @@ async def attempt(context: Context, delivery_id: int) -> EmailDelivery:
     attempts = delivery.attempts + 1
     if error is None:
         values: dict[str, object] = {"status": "delivered", "error": None, "next_attempt": None}
-    elif delivery.event == "ping" or now - delivery.created >= GIVE_UP_AFTER:
+    elif delivery.event == "ping" or now - delivery.created >= RETRY_FOR:
         values = {"status": "failed", "error": error, "next_attempt": None}
     else:
-        later = now + dt.timedelta(seconds=retry_delay(attempts))
+        later = now + dt.timedelta(
+            seconds=retry_delay(context.settings.smtp_retry_seconds, attempts)
+        )
         values = {"status": "pending", "error": error, "next_attempt": later}
         log.warning("mail to %s not sent (try %d): %s", subscription.address, attempts, error)
     async with context.db.transaction() as session:

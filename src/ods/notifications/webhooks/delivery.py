@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import random
 
 from sqlalchemy import select
 
@@ -24,19 +23,11 @@ from ods.events.log import record
 from ods.events.notification_events import WebhookDisabled
 from ods.jobs.kinds import DeliverWebhook
 from ods.jobs.runner import RetryLater, touch
+from ods.notifications.retry import RETRY_FOR, retry_delay
 from ods.notifications.webhooks.formats import Outgoing, ServerInfo, render
 from ods.notifications.webhooks.records import SECRET_CONTEXT
 from ods.notifications.webhooks.sender import Limits, Outcome, send
 from ods.server.identity import get_identity
-
-RETRY_FOR = dt.timedelta(hours=24)
-MAX_WAIT_SECONDS = 3600.0
-
-
-def retry_delay(base: float, attempts: int) -> float:
-    """Seconds before the next try after `attempts` tries: doubling, capped, jittered."""
-    wait = min(MAX_WAIT_SECONDS, base * 2.0 ** max(0, attempts - 1))
-    return wait * random.uniform(0.75, 1.25)  # noqa: S311 - jitter, not security
 
 
 async def server_info(context: Context) -> ServerInfo:

@@ -16,6 +16,8 @@ from ods.accounts import user_endpoints
 from ods.core.config import Settings
 from ods.core.metrics import Metrics
 from ods.events import endpoints as event_endpoints
+from ods.integrations.jamf import endpoints as jamf_endpoints
+from ods.integrations.jamf.dispatch import JamfDispatcher
 from ods.jobs.queue import InProcessQueue
 from ods.mesh import admin_endpoints as mesh_endpoints
 from ods.mesh import peer_endpoints
@@ -26,6 +28,7 @@ from ods.notifications.webhooks import endpoints as webhook_endpoints
 from ods.notifications.webhooks.dispatch import Dispatcher
 from ods.packages import endpoints as package_endpoints
 from ods.packages import share
+from ods.packages.sha512 import Sha512Backfill
 from ods.server import endpoints as server_endpoints
 from ods.trust import endpoints as trust_endpoints
 from ods.web import console, health
@@ -46,6 +49,7 @@ ROUTERS = (
     trust_endpoints.router,
     webhook_endpoints.router,
     email_endpoints.router,
+    jamf_endpoints.router,
     share.router,
     health.router,
 )
@@ -73,6 +77,8 @@ def create_app(settings: Settings) -> FastAPI:
         scheduler = Scheduler(context, settings.reconcile_interval, settings.poll_interval)
         notifications = Dispatcher(context)
         mailer = Mailer(context)
+        backfill = Sha512Backfill(context)
+        jamf = JamfDispatcher(context)
         try:
             await lifecycle.start(context)
             if isinstance(context.queue, InProcessQueue):
@@ -81,9 +87,13 @@ def create_app(settings: Settings) -> FastAPI:
             scheduler.start()
             notifications.start()
             mailer.start()
+            backfill.start()
+            jamf.start()
             yield
         finally:
             stopping.set()
+            await jamf.stop()
+            await backfill.stop()
             await mailer.stop()
             await notifications.stop()
             await scheduler.stop()

@@ -18,6 +18,7 @@ from ods.core.config import ConfigError, Settings
 from ods.core.context import Context
 from ods.core.errors import ServerMisconfigured
 from ods.core.metrics import Metrics
+from ods.integrations.jamf import sync as jamf_sync
 from ods.jobs import worker
 from ods.jobs.kinds import (
     AnnouncePackage,
@@ -25,6 +26,7 @@ from ods.jobs.kinds import (
     DeliverWebhook,
     Fetch,
     Forget,
+    JamfSync,
     Notify,
     Reconcile,
 )
@@ -51,6 +53,7 @@ JOBS = JobRegistry(
         JobHandler(Reconcile, reconcile.reconcile_job, max_attempts=3),
         # A webhook's job stops by itself when its deliveries are done or given up on.
         JobHandler(DeliverWebhook, webhook_delivery.deliver_job, max_attempts=2**31),
+        JobHandler(JamfSync, jamf_sync.sync_job, max_attempts=8, on_failure=jamf_sync.sync_failed),
     ]
 )
 

@@ -67,6 +67,10 @@ CONSOLE: dict[str, str] = {
     "delete_email_subscription": "Notifications tab, Delete subscription confirmation",
     "test_email_subscription": "Notifications tab, Send test mail on a subscription's row",
     "list_email_deliveries": "Notifications tab, Mail log dialog",
+    "get_jamf_integration": "Admin tab, Integrations card: Jamf Pro settings, records, last sync",
+    "put_jamf_integration": "Admin tab, Integrations card, Set up / Edit Jamf Pro dialog",
+    "check_jamf_integration": "Admin tab, Integrations card, Check credentials",
+    "reconcile_jamf_integration": "Admin tab, Integrations card, Find drift and Repair drift",
 }
 
 # Operations that are another operation under a second, compatible path; the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ods.core.stages import Stage
 from ods.core.statuses import Status
-from ods.events import catalogue, notification_events, trust_events
+from ods.events import catalogue, integration_events, notification_events, trust_events
 from ods.events.base import EventData
 
 UUID = "28f7c0aa-8f1e-4c1e-9a57-2b1d5e9f7c11"
@@ -207,5 +207,13 @@ SAMPLES: list[tuple[EventData, str]] = [
             webhook_id=3, url="https://hooks.example.org/ods", reason="the receiver answered 410"
         ),
         "Webhook 3 (https://hooks.example.org/ods) disabled: the receiver answered 410",
+    ),
+    (
+        integration_events.JamfSynced(filename="NoMAD.pkg", action="created", jamf_id="42"),
+        "Jamf Pro record of NoMAD.pkg created (id 42)",
+    ),
+    (
+        integration_events.JamfFailed(filename="NoMAD.pkg", reason="Jamf Pro answered 503"),
+        "Jamf Pro record of NoMAD.pkg not synced: Jamf Pro answered 503",
     ),
 ]

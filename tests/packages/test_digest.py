@@ -34,6 +34,7 @@ async def test_random_splits_give_exact_digests(tmp_path: Path, size: int, seed:
     assert digests.size == size
     assert digests.sha1 == hashlib.sha1(data, usedforsecurity=False).hexdigest()
     assert digests.sha256 == hashlib.sha256(data).hexdigest()
+    assert digests.sha512 == hashlib.sha512(data).hexdigest()
     expected = [
         (index, hashlib.sha256(data[start : start + CHUNK_SIZE]).hexdigest())
         for index, start in enumerate(range(0, size, CHUNK_SIZE))

@@ -51,6 +51,7 @@ async def test_upload_hashes_the_file_and_each_mebibyte(
     assert result["filename"] == "NoMAD.pkg"
     assert result["sha1"] == hashlib.sha1(content, usedforsecurity=False).hexdigest()
     assert result["sha256"] == hashlib.sha256(content).hexdigest()
+    assert result["sha512"] == hashlib.sha512(content).hexdigest()
     assert result["file_size"] == len(content)
     assert result["stage"] == "Prod"
     assert result["status"] == "Public"
@@ -58,6 +59,9 @@ async def test_upload_hashes_the_file_and_each_mebibyte(
     assert uuid.UUID(result["uuid"]).hex == result["uuid"]
 
     package = (await admin_client.get(f"/api/admin/packages/{result['id']}")).json()
+    assert package["sha512"] == hashlib.sha512(content).hexdigest()
+    listed = (await admin_client.get("/api/admin/packages")).json()["items"]
+    assert [item["sha512"] for item in listed] == [package["sha512"]]
     assert package["file_size_hr"] == "3.3 MB"
     assert ISO_SECONDS.match(package["created"]), package["created"]
     created = dt.datetime.fromisoformat(package["created"]).replace(tzinfo=dt.UTC)

@@ -179,3 +179,45 @@ def test_uuids_made_before_binding_are_taken_without_a_nonce_but_not_with_a_wron
     assert package(uuid=legacy).uuid == legacy
     with pytest.raises(ValueError, match="was not made by origin"):
         package(uuid=legacy, uuid_nonce=new_bound_uuid(ORIGIN)[1])
+
+
+def previous_version_payload(key: Ed25519PrivateKey) -> SignedStatement:
+    """A statement as a server of the previous version signed it: every field, `null`s
+    included, and no `sha512` key at all."""
+    fields = package().model_dump(mode="json")
+    del fields["sha512"]
+    fields["replaces"] = None
+    fields["uuid_nonce"] = None
+    payload = json.dumps(fields).encode()
+    return SignedStatement(
+        payload=base64.b64encode(payload).decode(),
+        signature=base64.b64encode(key.sign(b"ods-statement-v1\n" + payload)).decode(),
+        key=public_text(key),
+    )
+
+
+def test_the_sha512_is_signed_and_a_statement_without_one_still_verifies() -> None:
+    key = Ed25519PrivateKey.generate()
+    statement = package(sha512="5" * 128)
+    signed = sign(key, statement)
+    assert open_statement(signed, PackageStatement).statement.sha512 == "5" * 128
+    payload = json.loads(base64.b64decode(signed.payload))
+    payload["sha512"] = "6" * 128
+    altered = signed.model_copy(
+        update={"payload": base64.b64encode(json.dumps(payload).encode()).decode()}
+    )
+    with pytest.raises(Untrusted, match="does not verify"):
+        open_statement(altered, PackageStatement)
+
+    old = open_statement(previous_version_payload(key), PackageStatement)
+    assert old.statement.sha512 is None
+    # What this version signs without a SHA-512 leaves the key out, so that a server of
+    # the previous version, which refuses fields it does not know, still reads it.
+    assert "sha512" not in json.loads(base64.b64decode(sign(key, package()).payload))
+
+
+def test_a_sha512_that_is_not_hex_of_the_right_length_is_refused() -> None:
+    key = Ed25519PrivateKey.generate()
+    for bad in ("5" * 127, "G" * 128, "5" * 64):
+        with pytest.raises(Untrusted, match="not a valid PackageStatement"):
+            open_statement(signed_payload(key, {"sha512": bad}), PackageStatement)

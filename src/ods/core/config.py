@@ -529,6 +529,29 @@ class Settings(BaseSettings):
             )
         return value
 
+    # --- Package records in Jamf Pro (ods.integrations.jamf) ---------------------------
+    jamf_timeout: float = setting(
+        20.0,
+        "ODS_JAMF_TIMEOUT",
+        description="Seconds one request to Jamf Pro may take, connecting and answering.",
+        gt=0,
+    )
+    jamf_retry_seconds: float = setting(
+        30.0,
+        "ODS_JAMF_RETRY_SECONDS",
+        description=(
+            "The first wait before a failed Jamf Pro record sync is tried again; each further "
+            "wait doubles, up to an hour."
+        ),
+        gt=0,
+    )
+    jamf_sync_seconds: float = setting(
+        2.0,
+        "ODS_JAMF_SYNC_SECONDS",
+        description="How often the event log is read for packages whose record to sync.",
+        gt=0,
+    )
+
     @field_validator("webhook_allow")
     @classmethod
     def _check_webhook_allow(cls, value: str) -> str:

@@ -89,6 +89,8 @@ class Package(Base):
     file_size: Mapped[int] = mapped_column(BigInteger)
     sha1: Mapped[str] = mapped_column(String(40))
     sha256: Mapped[str] = mapped_column(String(64))
+    # The origin's SHA-512 (Jamf Pro's checksum); null until worked out for older versions.
+    sha512: Mapped[str | None] = mapped_column(String(128))
     stage: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str | None] = mapped_column(Text)
@@ -339,3 +341,39 @@ class EmailItem(Base):
         ForeignKey("email_deliveries.id", ondelete="CASCADE"), index=True
     )
     created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class JamfSettings(Base):
+    """The Jamf Pro integration of this server: one row (`ods.integrations.jamf`)."""
+
+    __tablename__ = "jamf_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    url: Mapped[str] = mapped_column(String(2048))
+    client_id: Mapped[str] = mapped_column(String(255))
+    # Encrypted with DATABASE_KEY; never shown.
+    client_secret_encrypted: Mapped[str] = mapped_column(Text)
+    # The stages whose Public packages get a record, as a JSON list.
+    stages: Mapped[str] = mapped_column(Text, default="[]")
+    category: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The newest event read for the integration: package events after it are synced.
+    last_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_sync: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    last_outcome: Mapped[str | None] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class JamfRecord(Base):
+    """A package record in Jamf Pro that ODS keeps: which package, and whether ODS made it
+    (only a record ODS made is ever deleted by ODS)."""
+
+    __tablename__ = "jamf_records"
+
+    filename: Mapped[str] = mapped_column(FilenameType, primary_key=True)
+    package_uuid: Mapped[str] = mapped_column(String(36))
+    jamf_id: Mapped[str] = mapped_column(String(32))
+    made_by_ods: Mapped[bool] = mapped_column(Boolean, default=True)
+    sha512: Mapped[str] = mapped_column(String(128))
+    synced: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -50,6 +50,7 @@ from ods.events.account_events import (
     UserUpdated as UserUpdated,
 )
 from ods.events.base import EventData, PackageUuid
+from ods.events.integration_events import JamfFailed, JamfSynced
 from ods.events.notification_events import Ping, WebhookDisabled
 from ods.events.peer_events import (
     PeerEvent as PeerEvent,
@@ -374,6 +375,8 @@ CATALOGUE: tuple[type[EventData], ...] = (
     TrustPolicyChanged,
     Ping,
     WebhookDisabled,
+    JamfSynced,
+    JamfFailed,
 )
 
 KINDS: Mapping[str, type[EventData]] = {event.kind: event for event in CATALOGUE}

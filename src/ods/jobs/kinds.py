@@ -10,6 +10,7 @@ mesh.
 
 from __future__ import annotations
 
+import hashlib
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -111,3 +112,15 @@ class DeliverWebhook(JobPayload):
 
     def key(self) -> str:
         return f"webhook:{self.webhook_id}"
+
+
+class JamfSync(JobPayload):
+    """Make Jamf Pro's record of one filename match what this server holds: a record with
+    the file's SHA-512 while it is Public at a listed stage, none (of ODS's) otherwise."""
+
+    kind: ClassVar[str] = "jamf_sync"
+    filename: str
+
+    def key(self) -> str:
+        # Filenames can be long; the key column is 64 characters.
+        return "jamf:" + hashlib.sha256(self.filename.encode("utf-8")).hexdigest()[:40]

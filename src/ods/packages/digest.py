@@ -1,8 +1,9 @@
 """Write a package to disk while computing every digest ODS keeps, in one pass.
 
-File SHA1 and SHA-256 and the SHA1 and SHA-256 of every 1 MiB chunk are
-computed as the bytes arrive. Each chunk is handed to two threads (hashlib
-releases the GIL): one updates the file digests, the other hashes the chunk
+File SHA1, SHA-256 and SHA-512 and the SHA1 and SHA-256 of every 1 MiB chunk
+are computed as the bytes arrive. Each chunk is handed to three threads
+(hashlib releases the GIL): one updates the file's SHA1 and SHA-256, one its
+SHA-512 (the checksum Jamf Pro clients verify), the third hashes the chunk
 and writes it. The next chunk is received while the previous one is hashed.
 """
 
@@ -32,6 +33,7 @@ class FileDigests:
     size: int = 0
     sha1: str = ""
     sha256: str = ""
+    sha512: str = ""
     chunks: list[ChunkDigest] = field(default_factory=list)
 
 
@@ -49,8 +51,9 @@ class DigestingWriter:
         self._overflow: list[bytes] = []
         self._file_sha1 = hashlib.sha1(usedforsecurity=False)
         self._file_sha256 = hashlib.sha256()
+        self._file_sha512 = hashlib.sha512()
         self._chunks: list[ChunkDigest] = []
-        self._pending: asyncio.Future[tuple[None, None]] | None = None
+        self._pending: asyncio.Future[tuple[None, None, None]] | None = None
         self._size = 0
 
     @property
@@ -89,6 +92,7 @@ class DigestingWriter:
         self._size += len(chunk)
         self._pending = asyncio.gather(
             loop.run_in_executor(None, self._hash_file, chunk),
+            loop.run_in_executor(None, self._file_sha512.update, chunk),
             loop.run_in_executor(None, self._write_chunk, index, chunk),
         )
 
@@ -129,6 +133,7 @@ class DigestingWriter:
             size=self._size,
             sha1=self._file_sha1.hexdigest(),
             sha256=self._file_sha256.hexdigest(),
+            sha512=self._file_sha512.hexdigest(),
             chunks=sorted(self._chunks, key=lambda chunk: chunk.index),
         )
 

@@ -18,6 +18,7 @@ PACKAGE_EXAMPLE: dict[str, Any] = {
     "id": 1,
     "sha1": "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345",
     "sha256": "9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+    "sha512": "0c8b" + "5e" * 62,
     "stage": "Prod",
     "status": "Public",
     "status_reason": None,
@@ -66,6 +67,12 @@ class PackageOut(BaseModel):
     id: int
     sha1: str
     sha256: str
+    sha512: str | None = Field(
+        default=None,
+        description="The file's SHA-512, as its origin computed it (the checksum Jamf Pro "
+        "clients verify); null only until this server has worked it out for a version "
+        "uploaded before ODS kept it.",
+    )
     stage: Stage
     status: Status
     status_reason: str | None = Field(
@@ -133,6 +140,7 @@ class UploadResult(BaseModel):
                     "filename": "NoMAD.pkg",
                     "sha1": "3fab8a2c4d1e5f60718293a4b5c6d7e8f9012345",
                     "sha256": "9b1c0e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d",
+                    "sha512": "0c8b" + "5e" * 62,
                     "id": 1,
                     "uuid": "28f7c0aa8f1e4c1e9a572b1d5e9f7c11",
                     "file_size": 3438044,
@@ -148,6 +156,7 @@ class UploadResult(BaseModel):
     filename: str
     sha1: str
     sha256: str
+    sha512: str | None = None
     id: int
     uuid: str
     file_size: int

@@ -109,6 +109,7 @@ async def _stage_upload(
     package.file_size = digests.size
     package.sha1 = digests.sha1
     package.sha256 = digests.sha256
+    package.sha512 = digests.sha512
     package.stage = stage.value
     package.status = Status.PUBLISHING.value
     package.status_reason = None
@@ -156,6 +157,8 @@ async def publish_upload(
             ):
                 # The same file again: nothing changes, but peers that missed it hear again.
                 form.staged.unlink(missing_ok=True)
+                if existing.sha512 is None:
+                    existing.sha512 = form.digests.sha512
                 key = await jobs.add_job(session, AnnouncePackage(uuid=existing.uuid))
                 unchanged = upload_result(existing, replaced_uuid=None)
             else:

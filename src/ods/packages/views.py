@@ -45,6 +45,7 @@ PACKAGE_COLUMNS = (
     Peer.name,
     Package.origin_iss,
     Package.statement.is_not(None),
+    Package.sha512,
 )
 
 
@@ -86,7 +87,7 @@ def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]
     (id_, uuid, filename, size, sha1, sha256, stage, status, reason, created, done, source) = row[
         :12
     ]
-    origin_iss, verified = row[12:]
+    origin_iss, verified, sha512 = row[12:]
     return {
         "created": created.isoformat(timespec="seconds"),
         "created_ts": (created - EPOCH) // SECOND,
@@ -96,6 +97,7 @@ def package_row_dict(row: Sequence[Any], downloads: Downloads) -> dict[str, Any]
         "id": id_,
         "sha1": sha1,
         "sha256": sha256,
+        "sha512": sha512,
         "stage": stage,
         "status": status,
         "status_reason": downloads.status_reason(uuid, status, reason),
@@ -118,6 +120,7 @@ def package_dict(
         "id": package.id,
         "sha1": package.sha1,
         "sha256": package.sha256,
+        "sha512": package.sha512,
         "stage": package.stage,
         "status": package.status,
         "status_reason": downloads.status_reason(
@@ -143,6 +146,7 @@ def upload_result(package: Package, *, replaced_uuid: str | None) -> UploadResul
         filename=package.filename,
         sha1=package.sha1,
         sha256=package.sha256,
+        sha512=package.sha512,
         id=package.id,
         uuid=public_uuid(package.uuid),
         file_size=package.file_size,

@@ -47,6 +47,7 @@ def package_statement(
             file_size=package.file_size,
             sha256=package.sha256,
             sha1=package.sha1,
+            sha512=package.sha512,
             chunks_sha256=chunk_list_digest(chunk.sha256 for chunk in ordered),
             chunks_sha1=chunk_list_digest(chunk.sha1 for chunk in ordered),
             stage=Stage(package.stage),

@@ -37,6 +37,7 @@ ISS = r"^[0-9a-f]{32}$"
 UUID = r"^[A-Za-z0-9][A-Za-z0-9-]{0,35}$"
 SHA1 = r"^[0-9a-f]{40}$"
 SHA256 = r"^[0-9a-f]{64}$"
+SHA512 = r"^[0-9a-f]{128}$"
 NONCE = r"^[0-9a-f]{32}$"
 BOUND_UUID_VERSION = 8  # RFC 9562's version for uuids made in a form of one's own
 
@@ -63,6 +64,8 @@ class PackageStatement(Statement):
     file_size: int = Field(ge=0)
     sha256: str = Field(pattern=SHA256)
     sha1: str = Field(pattern=SHA1)
+    # Absent from the statements of servers that did not keep SHA-512 yet.
+    sha512: str | None = Field(default=None, pattern=SHA512)
     chunks_sha256: str = Field(pattern=SHA256, description="`chunk_list_digest` of the chunks")
     chunks_sha1: str = Field(pattern=SHA256, description="`chunk_list_digest` of chunk SHA1s")
     stage: Stage
@@ -202,7 +205,8 @@ def fingerprint(key: str) -> str:
 
 
 def sign(private: Ed25519PrivateKey, statement: Statement) -> SignedStatement:
-    payload = statement.model_dump_json().encode("utf-8")
+    # Unset optional fields are left out, so servers that predate a field still read it.
+    payload = statement.model_dump_json(exclude_none=True).encode("utf-8")
     signature = private.sign(LABEL + payload)
     return SignedStatement(
         payload=base64.b64encode(payload).decode("ascii"),

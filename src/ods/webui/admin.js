@@ -2,6 +2,7 @@
 
 import { html, useContext, useState } from './vendor/htm-preact-standalone.module.js';
 import * as api from './api.js';
+import { IntegrationsCard } from './integrations.js';
 import {
   About,
   Banner,
@@ -23,9 +24,11 @@ import {
 const SYSTEM_SECONDS = 3;
 
 export function AdminTab() {
+  const me = useMe();
   return html`<div class="grid-2">
     <${Settings} />
     <${SystemCard} />
+    ${can(me, 'admin') && html`<${IntegrationsCard} />`}
   </div>`;
 }
 

@@ -92,5 +92,6 @@ async def adopt_statements(context: Context, link: PeerLink, cards: list[Package
                 continue
             row.statement = opened.signed.model_dump_json()
             row.origin_iss = opened.statement.origin
+            row.sha512 = opened.statement.sha512 or row.sha512
             adopted += 1
     return adopted

@@ -103,6 +103,8 @@ class Vouched:
     stage: Stage
     statement: str
     stage_statement: str | None
+    # The file's SHA-512 as the origin signed it; None from origins that did not keep it.
+    sha512: str | None = None
 
 
 def matches(statement: PackageStatement, manifest: PackageManifest) -> str | None:
@@ -150,7 +152,13 @@ async def vouch(context: Context, link: PeerLink, manifest: PackageManifest) -> 
         if change is not None and change.statement.uuid == manifest.uuid:
             stage = change.statement.stage
             stage_statement = change.signed.model_dump_json()
-    return Vouched(statement.origin, stage, opened.signed.model_dump_json(), stage_statement)
+    return Vouched(
+        statement.origin,
+        stage,
+        opened.signed.model_dump_json(),
+        stage_statement,
+        statement.sha512,
+    )
 
 
 async def record_refusal(

@@ -141,6 +141,7 @@ async def place(
             row.source_peer_id = link.id
             row.origin_iss = vouched.origin
             row.statement = vouched.statement
+            row.sha512 = vouched.sha512 or row.sha512
             return NewRow(row.id)
         other = (
             await session.execute(select(Package).where(Package.filename == manifest.filename))
@@ -164,6 +165,7 @@ async def place(
             file_size=manifest.file_size,
             sha1=manifest.sha1,
             sha256=manifest.sha256,
+            sha512=vouched.sha512,
             stage=vouched.stage.value,
             status=Status.DOWNLOADING.value,
             created=from_timestamp(manifest.created_ts),
@@ -224,6 +226,7 @@ async def claim_for_publishing(
             row.file_size = manifest.file_size
             row.sha1 = manifest.sha1
             row.sha256 = manifest.sha256
+            row.sha512 = vouched.sha512
             row.stage = vouched.stage.value
             row.created = from_timestamp(manifest.created_ts)
             row.origin_iss = vouched.origin

@@ -1,0 +1,1 @@
+"""Integrations with other systems: Jamf Pro package records."""

@@ -9,20 +9,13 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.notify import subscribe
 from tests.helpers.processes.mesh import Node, mesh_of, random_file, wait_for
 from tests.helpers.receivers.smtp import SmtpReceiver
 
 pytestmark = pytest.mark.e2e
 
 PATH = "/api/admin/email-subscriptions"
-
-
-async def subscribe(node: Node, address: str, **body: Any) -> int:
-    async with node.client() as client:
-        response = await client.post(PATH, json={"address": address, **body})
-    assert response.status_code == 201, response.text
-    subscription_id: int = response.json()["id"]
-    return subscription_id
 
 
 async def deliveries(node: Node, subscription_id: int) -> list[dict[str, Any]]:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_email import subscribe
-from tests.e2e.test_webhooks import SECRET, add_hook, arrived
+from tests.helpers.notify import SECRET, add_hook, arrived, subscribe
 from tests.helpers.packages import MIB
 from tests.helpers.processes.mesh import Node, mesh_of, random_file
 from tests.helpers.processes.proxy import StallingProxy

@@ -7,7 +7,6 @@ recording each request and checking its signature.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from pathlib import Path
@@ -15,32 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.notify import SECRET, add_hook, arrived
 from tests.helpers.processes.mesh import mesh_of, random_file
 from tests.helpers.processes.serve import OdsServer, serving, start
 from tests.helpers.receivers.http import Receiver, receiving
 
 pytestmark = pytest.mark.e2e
 
-SECRET = "an end-to-end webhook secret"
 PASSWORD = "an end-to-end passphrase"
 FAST = {"ODS_WEBHOOK_ALLOW": "127.0.0.1", "ODS_WEBHOOK_RETRY_SECONDS": "0.5"}
-
-
-async def add_hook(client: httpx.AsyncClient, receiver: Receiver, *events: str) -> int:
-    answer = await client.post(
-        "/api/admin/webhooks",
-        json={"url": receiver.url, "secret": SECRET, "events": list(events)},
-    )
-    assert answer.status_code == 201, answer.text
-    hook_id: int = answer.json()["id"]
-    return hook_id
-
-
-async def arrived(receiver: Receiver, count: int, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while len(receiver.received) < count:
-        assert time.monotonic() < deadline, f"{receiver.events()}: wanted {count}"
-        await asyncio.sleep(0.1)
 
 
 @contextmanager

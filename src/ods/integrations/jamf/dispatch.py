@@ -56,6 +56,13 @@ class JamfDispatcher(Every):
     async def dispatch_round(self) -> int:
         """One pass; the number of jobs queued."""
         keys: list[str] = []
+        async with self.context.db.session() as session:
+            # Read first: on SQLite a write transaction queues behind every other writer.
+            enabled = await session.scalar(
+                select(JamfSettings.enabled).where(JamfSettings.id == SETTINGS_ID)
+            )
+        if not enabled:
+            return 0
         async with self.context.db.transaction() as session:
             settings = await session.get(JamfSettings, SETTINGS_ID)
             if settings is None or not settings.enabled:

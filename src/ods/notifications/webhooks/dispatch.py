@@ -83,6 +83,11 @@ async def _make_deliveries(session: AsyncSession, hook: Webhook, events: list[Ev
 async def make_deliveries(context: Context) -> int:
     """One pass over the event log; the number of webhooks with new deliveries."""
     keys: list[str] = []
+    async with context.db.session() as session:
+        # Read first: on SQLite a write transaction queues behind every other writer.
+        anyone = await session.scalar(select(Webhook.id).where(Webhook.enabled.is_(True)).limit(1))
+    if anyone is None:
+        return 0
     async with context.db.transaction() as session:
         hooks = list(await session.scalars(select(Webhook).where(Webhook.enabled.is_(True))))
         if not hooks:

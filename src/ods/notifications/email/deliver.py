@@ -24,12 +24,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ods.core.context import Context
-from ods.core.humanize import iso
 from ods.core.models import EmailDelivery, EmailItem, EmailSubscription, Event, utcnow
 from ods.core.uuids import public_uuid_or_none
 from ods.notifications.email.compose import MailEvent, compose
 from ods.notifications.email.schemas import EmailDeliveryOut
 from ods.notifications.email.send import SendFailed, SmtpConfig, send
+from ods.notifications.email.service import delivery_out
 from ods.notifications.retry import RETRY_FOR, retry_delay
 from ods.server.identity import get_identity
 
@@ -274,16 +274,7 @@ async def send_test(context: Context, subscription_id: int) -> EmailDeliveryOut:
         await session.flush()
         delivery_id = delivery.id
     row = await attempt(context, delivery_id)
-    return EmailDeliveryOut(
-        id=row.id,
-        event=row.event,
-        status=row.status,
-        attempts=row.attempts,
-        error=row.error,
-        created=iso(row.created),
-        next_attempt=None,
-        events=[],
-    )
+    return delivery_out(row, [])
 
 
 async def tick(context: Context) -> None:

@@ -1,7 +1,7 @@
 """Upload throughput, peak memory and peak disk use of a real `ods serve`.
 
 For each size: a random input file; a reference loop doing the work the
-server cannot avoid (read, file and per-MiB SHA1 + SHA-256, write, fsync);
+server cannot avoid (read, file SHA1 + SHA-256 + SHA-512 and per-MiB SHA1 + SHA-256, write, fsync);
 then the same file streamed as multipart to a fresh server, timed from the
 first body byte to the 201 answer while a thread samples the server's RSS and
 the disk used under its DATA_DIR. Prints a Markdown table.
@@ -64,6 +64,7 @@ class Run:
     cpu_seconds: float
     sha1: str
     sha256: str
+    sha512: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class UploadAnswer:
     seconds: float
     sha1: str
     sha256: str
+    sha512: str
     package_id: int
 
 
@@ -113,9 +115,11 @@ def make_input(path: Path, size: int) -> None:
 
 
 def run_reference(source: Path, target: Path) -> Run:
-    """Read in 1 MiB blocks, hash file and blocks (SHA1, SHA-256), write, fsync."""
+    """Read in 1 MiB blocks, hash file (SHA1, SHA-256, SHA-512) and blocks (SHA1,
+    SHA-256), write, fsync."""
     file_sha1 = hashlib.sha1(usedforsecurity=False)
     file_sha256 = hashlib.sha256()
+    file_sha512 = hashlib.sha512()
     block_digests: list[tuple[str, str]] = []
     cpu_started = time.process_time()
     started = time.perf_counter()
@@ -123,6 +127,7 @@ def run_reference(source: Path, target: Path) -> Run:
         while block := reader.read(CHUNK_SIZE):
             file_sha1.update(block)
             file_sha256.update(block)
+            file_sha512.update(block)
             block_digests.append(
                 (
                     hashlib.sha1(block, usedforsecurity=False).hexdigest(),
@@ -134,7 +139,13 @@ def run_reference(source: Path, target: Path) -> Run:
     seconds = time.perf_counter() - started
     cpu_seconds = time.process_time() - cpu_started
     target.unlink()
-    return Run(seconds, cpu_seconds, file_sha1.hexdigest(), file_sha256.hexdigest())
+    return Run(
+        seconds,
+        cpu_seconds,
+        file_sha1.hexdigest(),
+        file_sha256.hexdigest(),
+        file_sha512.hexdigest(),
+    )
 
 
 class MultipartFileBody:
@@ -185,7 +196,11 @@ def upload(client: httpx.Client, path: Path, filename: str) -> UploadAnswer:
     assert body.started is not None
     answer = response.json()
     return UploadAnswer(
-        finished - body.started, answer["sha1"], answer["sha256"], int(answer["id"])
+        finished - body.started,
+        answer["sha1"],
+        answer["sha256"],
+        answer["sha512"],
+        int(answer["id"]),
     )
 
 
@@ -207,7 +222,7 @@ def upload_measured(server: OdsServer, client: httpx.Client, path: Path) -> Serv
     cpu_seconds = process_cpu_seconds(server.pid) - cpu_before
     delete_package(client, answer.package_id)
     return ServerRun(
-        run=Run(answer.seconds, cpu_seconds, answer.sha1, answer.sha256),
+        run=Run(answer.seconds, cpu_seconds, answer.sha1, answer.sha256, answer.sha512),
         idle_rss=idle_rss,
         peak_rss=sampler.peaks["rss"],
         peak_extra_disk=sampler.peaks["disk"] - disk_before,
@@ -229,7 +244,11 @@ def bench_size(size: Size, workdir: Path, inputs: Path) -> Result:
             measured = upload_measured(server, client, source)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
-    if (measured.run.sha1, measured.run.sha256) != (reference.sha1, reference.sha256):
+    if (measured.run.sha1, measured.run.sha256, measured.run.sha512) != (
+        reference.sha1,
+        reference.sha256,
+        reference.sha512,
+    ):
         raise RuntimeError(f"{size.label}: the server's digests differ from the reference's")
     progress(f"{size.label}: digests match; idle RSS {measured.idle_rss / MIB:.0f} MiB")
     return Result(size, reference, measured)

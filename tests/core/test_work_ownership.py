@@ -6,6 +6,7 @@ never given a job it could run now (the jobs wait out a long back-off).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import subprocess
@@ -19,7 +20,7 @@ from ods.core.config import Settings
 from ods.core.context import Context
 from ods.core.models import Job, Package, Process, utcnow
 from ods.core.ownership import this_machine
-from ods.jobs import runner
+from ods.jobs import owners, runner
 from ods.jobs.kinds import Fetch
 from ods.jobs.owners import Heartbeat
 from ods.jobs.runner import JobStatus
@@ -116,3 +117,34 @@ async def test_a_clean_stop_hands_running_jobs_back(context: Context) -> None:
     assert (await state(context, key))[:2] == (JobStatus.PENDING, None)
     async with context.db.session() as session:
         assert await session.get(Process, context.owner.id) is None
+
+
+async def test_a_stop_during_a_renewal_lets_it_finish_then_hands_work_back(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A renewal cancelled half-way through its write could keep an SQLite database
+    locked for the next start; a stop waits for it instead."""
+    context = lifecycle.build_context(settings.model_copy(update={"work_lease": 3}))
+    renewing = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow_renew(context: Context, role: str) -> None:
+        async with context.db.transaction() as session:
+            await session.execute(
+                update(Process).where(Process.id == context.owner.id).values(seen=utcnow())
+            )
+            renewing.set()
+            await asyncio.sleep(0.5)
+        finished.append(role)
+
+    monkeypatch.setattr(owners, "renew", slow_renew)
+    try:
+        heartbeat = Heartbeat(context, "worker")
+        await heartbeat.start()
+        await asyncio.wait_for(renewing.wait(), 10)
+        await heartbeat.stop()
+        assert finished == ["worker"]
+        async with context.db.session() as session:
+            assert await session.get(Process, context.owner.id) is None
+    finally:
+        await context.close()

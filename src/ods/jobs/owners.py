@@ -13,6 +13,7 @@ publishes by `packages.service.recover`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ods.core.loops import STOP_GRACE_SECONDS
 from ods.core.models import Job, Process, utcnow
 from ods.core.platform import pid_exists
 from ods.jobs.status import JobStatus
@@ -115,6 +117,7 @@ class Heartbeat:
         self.context = context
         self.role = role
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         me = self.context.owner
@@ -128,7 +131,10 @@ class Heartbeat:
         every = self.context.settings.work_lease / 3
         failing = False
         while True:
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), every)
+            if self._stopping.is_set():
+                return
             try:
                 await renew(self.context, self.role)
             except asyncio.CancelledError:
@@ -144,10 +150,15 @@ class Heartbeat:
                 failing = False
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Lets a renewal under way finish (a write cancelled half-way can keep SQLite
+        locked), then hands the work back."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping.set()
+            _, pending = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+            if pending:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         try:
             await release(self.context)
         except Exception as exc:

@@ -4,12 +4,14 @@ A fetch reads the package's manifest from the peer that announced it (or
 from any other peer that has it) and decides where the version goes
 (`versions`). It then asks for runs of 1 MiB chunks (`chunks`) and receives
 them in worker threads (`transfer`): each chunk is written in place into one
-staging file and checked against its SHA-256 and SHA1, and the whole file is
-hashed as it goes; a bad chunk is fetched again. After a crash or restart the
-staging file is the state: the chunks in it that match their digests are
-kept, only the others are fetched. When every chunk is checked, the whole
-file's SHA-256 and SHA1 are compared, and it is published the way uploads are
-(Publishing, rename, Public), then announced to this server's own peers.
+staging file and checked against its SHA-256, and the whole file is hashed
+as it goes; a bad chunk is fetched again. After a crash or restart the staging
+file is the state: the chunks in it that match their SHA-256 are kept, only
+the others are fetched. When every chunk is checked, the whole file's SHA-256
+is compared, and it is published the way uploads are (Publishing, rename,
+Public), then announced to this server's own peers. SHA-256 is the only digest
+computed here; the SHA1s and the SHA-512 are the origin's, from its signed
+statement (`transfer`).
 """
 
 from __future__ import annotations
@@ -150,7 +152,7 @@ async def receive(
             await wait_for_space(context, manifest, progress, lacking, job_key, disk_full)
             disk_full = False
             try:
-                digests = await receive_missing(
+                sha256 = await receive_missing(
                     context, link, manifest, progress, staged, missing, row_id, job_key
                 )
                 break
@@ -164,9 +166,9 @@ async def receive(
         raise jobs.RetryLater(exc.message) from None
     finally:
         downloads.end(manifest.uuid)
-    if digests != (manifest.sha1, manifest.sha256):
+    if sha256 != manifest.sha256:
         path.unlink(missing_ok=True)
-        raise jobs.RetryLater("the whole file does not match its SHA-256 and SHA1; fetching again")
+        raise jobs.RetryLater("the whole file does not match its SHA-256; fetching again")
     return progress
 
 
@@ -183,8 +185,8 @@ async def receive_missing(
     missing: list[int],
     row_id: int | None,
     job_key: str,
-) -> tuple[str, str]:
-    """Fetch the missing chunks into the staging file; the whole file's SHA1 and SHA-256."""
+) -> str:
+    """Fetch the missing chunks into the staging file; the whole file's SHA-256."""
     path = context.files.download(manifest.uuid)
     if not path.exists():
         await asyncio.to_thread(prepare_staging, path, manifest.file_size)
@@ -192,12 +194,12 @@ async def receive_missing(
     receiver = Receiver(staging, manifest, progress, staged)
     try:
         await fetch_chunks(context, link, manifest, receiver, missing, row_id, job_key)
-        digests = await in_thread(context, receiver.close, receiver.finish)
+        sha256 = await in_thread(context, receiver.close, receiver.finish)
         await asyncio.to_thread(staging.sync)
     finally:
         receiver.close()
         staging.close()
-    return digests
+    return sha256
 
 
 async def vouched_manifest(

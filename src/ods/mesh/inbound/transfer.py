@@ -4,9 +4,15 @@ None of this runs on the event loop. A fetch's work is split over threads
 so that it can use more than one CPU: each connection's thread receives a
 run's body a chunk at a time into page-aligned buffers and writes each chunk
 in place at once (so a kill loses at most what was in flight); a checker
-thread computes each chunk's SHA-256 and SHA1 and judges it; a file-digest
-thread hashes the whole file in index order. A chunk whose digests do not
-match is reported, and the whole-file digests are rolled back to before it.
+thread computes each chunk's SHA-256 and judges it; a file-digest thread
+hashes the whole file in index order. A chunk whose SHA-256 does not match is
+reported, and the whole file's SHA-256 is rolled back to before it.
+
+SHA-256 is the only digest a receiver computes. The manifest's SHA1 and chunk
+SHA1s are checked against the origin's signed statement before a byte is
+fetched (`checks.matches`); once every chunk's SHA-256 and the whole file's
+match what the origin signed, the bytes are the origin's, so its SHA1s are
+theirs too and are taken from the statement.
 
 Writes go to the disk directly (past the page cache) where the platform and
 the filesystem allow it: a package coming in does not push the files this
@@ -79,15 +85,13 @@ class BadChunk:
 
 @dataclass
 class Digests:
-    sha1: hashlib._Hash = field(default_factory=lambda: hashlib.sha1(usedforsecurity=False))
     sha256: hashlib._Hash = field(default_factory=hashlib.sha256)
 
     def update(self, data: memoryview | bytes) -> None:
-        self.sha1.update(data)
         self.sha256.update(data)
 
     def copy(self) -> Digests:
-        return Digests(self.sha1.copy(), self.sha256.copy())
+        return Digests(self.sha256.copy())
 
 
 @dataclass
@@ -216,12 +220,12 @@ class FileHasher:
                 if isinstance(message, Piece):
                     self.pool.put(message.buffer)
 
-    def finish(self) -> tuple[str, str]:
-        """Wait for everything posted: the file's SHA1 and SHA-256."""
+    def finish(self) -> str:
+        """Wait for everything posted: the file's SHA-256."""
         self.stop()
         if self.error is not None:
             raise self.error
-        return self.digests.sha1.hexdigest(), self.digests.sha256.hexdigest()
+        return self.digests.sha256.hexdigest()
 
     def stop(self) -> None:
         if self.thread.is_alive():
@@ -234,8 +238,8 @@ class Receiver:
 
     Three kinds of threads share the work. Each connection's thread only
     receives and writes: a piece is on disk before anything else looks at
-    it. One checker thread computes each chunk's SHA-256 and SHA1 and judges
-    it; the file-digest thread (`FileHasher`) hashes the whole file.
+    it. One checker thread computes each chunk's SHA-256 and judges it; the
+    file-digest thread (`FileHasher`) hashes the whole file.
 
     `staged` is what the staging file held at start (`scan_staging`). Chunks
     go to the file digests in index order: as they arrive when every chunk
@@ -275,8 +279,8 @@ class Receiver:
     def chunk_size(self, index: int) -> int:
         return min(CHUNK_SIZE, self.manifest.file_size - index * CHUNK_SIZE)
 
-    def finish(self) -> tuple[str, str]:
-        """Once complete: the whole file's SHA1 and SHA-256."""
+    def finish(self) -> str:
+        """Once complete: the whole file's SHA-256."""
         self._stop_checker()
         return self.hasher.finish()
 
@@ -326,7 +330,7 @@ class Receiver:
             self._hand_over()
 
     def _check(self) -> None:
-        """The checker thread: each chunk's digests, judged once its last piece is in."""
+        """The checker thread: each chunk's SHA-256, judged once its last piece is in."""
         checking: dict[int, tuple[Digests, bool]] = {}
         error: Exception | None = None
         while True:
@@ -362,11 +366,8 @@ class Receiver:
 
     def _judge(self, index: int, chunk: Digests) -> str | None:
         """Why chunk `index` is bad, or None."""
-        expected = self.manifest.chunks[index]
-        if chunk.sha256.hexdigest() != expected.sha256:
+        if chunk.sha256.hexdigest() != self.manifest.chunks[index].sha256:
             return "SHA-256 mismatch"
-        if chunk.sha1.hexdigest() != expected.sha1:
-            return "SHA1 mismatch"
         return None
 
     def receive(

@@ -4,9 +4,11 @@ Four parts, each with its own nodes in fresh data dirs, all registered with
 each other through the admin API as an admin would:
 
 1. Transfer: a package of --size (and one of --rss-size) uploaded to node A,
-   timed from the upload's 201 to node B answering `Public`, beside
-   `curl -s -o FILE` of the same file from A's /share. Repeated
-   --transfer-runs times: the target is judged on the median ratio.
+   timed from the upload's 201 to node B answering `Public`, beside two
+   references fetching the same file from A's /share in the same run: raw
+   `curl -s -o FILE`, and the verified copy an admin would make,
+   `curl -s URL | tee FILE | sha256sum`. Repeated --transfer-runs times: the
+   targets are judged on the medians.
 2. Memory: B's peak RSS during each of those transfers, to show it is flat.
 3. Fan-out: a --small package reaching every node of a --nodes chain, then of
    a full mesh of the same nodes.
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -63,7 +65,9 @@ from upload import upload as upload_file
 
 from ods.core.config import parse_size
 
-TARGET_RATIO = 0.7
+TARGET_RATIO = 0.7  # sync speed over raw curl's
+TARGET_VERIFIED_RATIO = 1.0  # sync speed over the verified curl's
+TARGET_CPU_RATIO = 1.2  # CPU s of A + B during the sync over A + the verified curl's pipeline
 TARGET_CHAIN_SECONDS = 3.0
 TARGET_EXTRA_MIB = 4
 
@@ -109,12 +113,23 @@ class Mesh:
 
 
 @dataclass(frozen=True)
+class VerifiedCopy:
+    """The commands of the references: curl, and the verified copy's tee and sha256sum."""
+
+    curl: str
+    tee: str
+    sha256sum: str
+
+
+@dataclass(frozen=True)
 class Transfer:
     size: Size
     sync_seconds: float
     curl_seconds: float
+    verified_seconds: float
     sync_cpu_seconds: float
     curl_cpu_seconds: float
+    verified_cpu_seconds: float
     busiest_thread_seconds: float  # B's busiest thread during the sync
     idle_rss: int
     peak_rss: int
@@ -122,6 +137,14 @@ class Transfer:
     @property
     def ratio(self) -> float:
         return self.curl_seconds / self.sync_seconds
+
+    @property
+    def verified_ratio(self) -> float:
+        return self.verified_seconds / self.sync_seconds
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.sync_cpu_seconds / self.verified_cpu_seconds
 
 
 @dataclass(frozen=True)
@@ -258,28 +281,58 @@ def upload_to(node: Node, path: Path, sha256: str) -> float:
     return answered
 
 
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def curl_env() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key.lower() not in PROXY_VARIABLES}
+
+
 def run_curl(curl: str, url: str, output: Path, server_pid: int) -> tuple[float, float]:
     """`curl -s -o FILE URL`: wall seconds, and CPU seconds of curl plus the server."""
-    env = {key: value for key, value in os.environ.items() if key.lower() not in PROXY_VARIABLES}
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    children_before = children_cpu_seconds()
     server_before = process_cpu_seconds(server_pid)
     started = time.perf_counter()
-    subprocess.run([curl, "-s", "-o", str(output), url], check=True, env=env)
+    subprocess.run([curl, "-s", "-o", str(output), url], check=True, env=curl_env())
     seconds = time.perf_counter() - started
     server_cpu = process_cpu_seconds(server_pid) - server_before
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    curl_cpu = (children_after.ru_utime - children_before.ru_utime) + (
-        children_after.ru_stime - children_before.ru_stime
-    )
-    return seconds, curl_cpu + server_cpu
+    return seconds, children_cpu_seconds() - children_before + server_cpu
+
+
+def run_verified_curl(
+    tools: VerifiedCopy, url: str, output: Path, sha256: str, server_pid: int
+) -> tuple[float, float]:
+    """`curl -s URL | tee FILE | sha256sum`, checked against `sha256`: wall seconds, and
+    CPU seconds of the three commands plus the server."""
+    children_before = children_cpu_seconds()
+    server_before = process_cpu_seconds(server_pid)
+    started = time.perf_counter()
+    fetch = subprocess.Popen([tools.curl, "-s", url], stdout=subprocess.PIPE, env=curl_env())
+    tee = subprocess.Popen([tools.tee, str(output)], stdin=fetch.stdout, stdout=subprocess.PIPE)
+    digest = subprocess.Popen([tools.sha256sum], stdin=tee.stdout, stdout=subprocess.PIPE)
+    assert fetch.stdout is not None
+    assert tee.stdout is not None
+    fetch.stdout.close()
+    tee.stdout.close()
+    said, _ = digest.communicate()
+    codes = (fetch.wait(), tee.wait(), digest.returncode)
+    seconds = time.perf_counter() - started
+    server_cpu = process_cpu_seconds(server_pid) - server_before
+    if codes != (0, 0, 0):
+        raise RuntimeError(f"curl | tee | sha256sum exited with {codes}")
+    if said.split()[0].decode() != sha256:
+        raise RuntimeError(f"sha256sum said {said!r}, not {sha256}")
+    return seconds, children_cpu_seconds() - children_before + server_cpu
 
 
 def cpu_of(nodes: Sequence[Node]) -> float:
     return sum(process_cpu_seconds(node.server.pid) for node in nodes)
 
 
-def bench_transfer(size: Size, source: Path, workdir: Path, curl: str) -> Transfer:
-    """Parts 1 and 2: A to B by replication, then A to a file by curl."""
+def bench_transfer(size: Size, source: Path, workdir: Path, tools: VerifiedCopy) -> Transfer:
+    """Parts 1 and 2: A to B by replication, then A to a file by curl, raw and verified."""
     sha256 = file_sha256(source)
     root = workdir / f"transfer-{size.label}"
     with mesh_of(root, ["a", "b"]) as mesh:
@@ -299,18 +352,24 @@ def bench_transfer(size: Size, source: Path, workdir: Path, curl: str) -> Transf
             sync_cpu = cpu_of(mesh.nodes) - cpu_before
         check_served(b, source.name, sha256)
         progress(f"transfer {size.label}: B serves the source's SHA-256; curl from A")
+        url = f"{a.server.base_url}/share/{quote(source.name)}"
         output = root / "curl.out"
-        curl_seconds, curl_cpu = run_curl(
-            curl, f"{a.server.base_url}/share/{quote(source.name)}", output, a.server.pid
-        )
+        curl_seconds, curl_cpu = run_curl(tools.curl, url, output, a.server.pid)
         if output.stat().st_size != size.nbytes:
             raise RuntimeError(f"curl wrote {output.stat().st_size} bytes, not {size.nbytes}")
+        output.unlink()
+        progress(f"transfer {size.label}: curl | tee | sha256sum from A")
+        verified_seconds, verified_cpu = run_verified_curl(tools, url, output, sha256, a.server.pid)
+        if output.stat().st_size != size.nbytes:
+            raise RuntimeError(f"tee wrote {output.stat().st_size} bytes, not {size.nbytes}")
     return Transfer(
         size=size,
         sync_seconds=sync_seconds,
         curl_seconds=curl_seconds,
+        verified_seconds=verified_seconds,
         sync_cpu_seconds=sync_cpu,
         curl_cpu_seconds=curl_cpu,
+        verified_cpu_seconds=verified_cpu,
         busiest_thread_seconds=sampler.peaks["thread"] / 1e6,
         idle_rss=idle_rss,
         peak_rss=sampler.peaks["rss"],
@@ -382,32 +441,57 @@ def mib_s(nbytes: int, seconds: float) -> float:
 
 
 def transfer_row(run: str, result: Transfer) -> list[str]:
+    nbytes = result.size.nbytes
     return [
         run,
         result.size.label,
-        f"{mib_s(result.size.nbytes, result.curl_seconds):.0f}",
-        f"{mib_s(result.size.nbytes, result.sync_seconds):.0f}",
+        f"{mib_s(nbytes, result.curl_seconds):.0f}",
+        f"{mib_s(nbytes, result.verified_seconds):.0f}",
+        f"{mib_s(nbytes, result.sync_seconds):.0f}",
         f"{result.ratio:.2f}",
-        f"{result.sync_cpu_seconds / result.curl_cpu_seconds:.1f}",
-        f"{mib_s(result.size.nbytes, result.busiest_thread_seconds):.0f}",
+        f"{result.verified_ratio:.2f}",
+        f"{result.sync_cpu_seconds / (nbytes / 1024**3):.2f}",
+        f"{result.verified_cpu_seconds / (nbytes / 1024**3):.2f}",
+        f"{result.cpu_ratio:.2f}",
+        f"{mib_s(nbytes, result.busiest_thread_seconds):.0f}",
         f"{result.peak_rss / MIB:.0f}",
         "",
     ]
 
 
 def transfer_median_row(results: list[Transfer], judged: bool) -> list[str]:
-    ratio = statistics.median(result.ratio for result in results)
     size = results[0].size
+    ratio = statistics.median(r.ratio for r in results)
+    verified = statistics.median(r.verified_ratio for r in results)
+    cpu = statistics.median(r.cpu_ratio for r in results)
+    missed = [
+        name
+        for name, met in (
+            ("raw", ratio >= TARGET_RATIO),
+            ("verified", verified >= TARGET_VERIFIED_RATIO),
+            ("CPU", cpu <= TARGET_CPU_RATIO),
+        )
+        if not met
+    ]
+    gib = size.nbytes / 1024**3
+
+    def speed(seconds: Callable[[Transfer], float]) -> str:
+        return f"{statistics.median(mib_s(size.nbytes, seconds(r)) for r in results):.0f}"
+
     return [
         "median",
         size.label,
-        f"{statistics.median(mib_s(size.nbytes, r.curl_seconds) for r in results):.0f}",
-        f"{statistics.median(mib_s(size.nbytes, r.sync_seconds) for r in results):.0f}",
+        speed(lambda r: r.curl_seconds),
+        speed(lambda r: r.verified_seconds),
+        speed(lambda r: r.sync_seconds),
         f"{ratio:.2f}",
-        f"{statistics.median(r.sync_cpu_seconds / r.curl_cpu_seconds for r in results):.1f}",
-        f"{statistics.median(mib_s(size.nbytes, r.busiest_thread_seconds) for r in results):.0f}",
+        f"{verified:.2f}",
+        f"{statistics.median(r.sync_cpu_seconds for r in results) / gib:.2f}",
+        f"{statistics.median(r.verified_cpu_seconds for r in results) / gib:.2f}",
+        f"{cpu:.2f}",
+        speed(lambda r: r.busiest_thread_seconds),
         f"{max(r.peak_rss for r in results) / MIB:.0f}",
-        ("ok" if ratio >= TARGET_RATIO else "miss: ratio") if judged else "-",
+        (("ok" if not missed else "miss: " + ", ".join(missed)) if judged else "-"),
     ]
 
 
@@ -452,9 +536,13 @@ def report(
             "run",
             "size",
             "curl MiB/s",
+            "verified curl MiB/s",
             "sync MiB/s",
-            "ratio (sync/curl)",
-            "CPU s sync/curl",
+            "sync/curl",
+            "sync/verified",
+            "sync CPU s/GiB",
+            "verified CPU s/GiB",
+            "CPU sync/verified",
             "B busiest thread alone MiB/s",
             "B peak RSS MiB",
             "target",
@@ -500,10 +588,14 @@ def report(
             "Transfer A -> B (parts 1 and 2)",
             transfer_table,
             f"sync: the upload's 201 on A to B answering Public (file fetched in 1 MiB "
-            f"chunks, each checked, whole file checked, published); curl: `curl -s -o FILE` "
-            f"of A's /share. Each run with new nodes. Target, for the "
-            f"{transfers[-1][0].size.label} package: median ratio >= {TARGET_RATIO}. "
-            f"CPU s: A + B during the sync over A + curl during the curl. B's busiest thread "
+            f"chunks, each checked by SHA-256, whole file checked, published); curl: "
+            f"`curl -s -o FILE` of A's /share; verified curl: `curl -s URL | tee FILE | "
+            f"sha256sum`, its digest checked. Ratios are speeds (sync's over the reference's). "
+            f"Each run with new nodes. Targets, for the {transfers[-1][0].size.label} "
+            f"package, on the medians: sync/curl >= {TARGET_RATIO}, sync/verified >= "
+            f"{TARGET_VERIFIED_RATIO}, CPU sync/verified <= {TARGET_CPU_RATIO}. CPU s: A + B "
+            f"during the sync; A + curl + tee + sha256sum during the verified curl. "
+            f"B's busiest thread "
             f"alone: the size over the CPU time of B's busiest thread during the sync (psutil, "
             f"sampled every {SAMPLE_INTERVAL_SECONDS * 1000:.0f} ms), the speed B's stages "
             f"would allow with a CPU each. B's RSS (psutil, children included) sampled as "
@@ -614,9 +706,11 @@ def make_inputs(args: argparse.Namespace, directory: Path) -> Inputs:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    curl = shutil.which("curl")
-    if curl is None:
-        sys.exit("bench/sync.py needs curl on the PATH (the reference for part 1)")
+    found = {name: shutil.which(name) for name in ("curl", "tee", "sha256sum")}
+    missing = [name for name, path in found.items() if path is None]
+    if missing:
+        sys.exit(f"bench/sync.py needs {', '.join(missing)} on the PATH (the references of part 1)")
+    tools = VerifiedCopy(**{name: path for name, path in found.items() if path is not None})
     args.dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="ods-bench-sync-", dir=args.dir))
     filesystem = filesystem_of(workdir)
@@ -626,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         inputs = make_inputs(args, workdir / "inputs")
         transfers = [
-            [bench_transfer(size, path, workdir, curl) for _ in range(args.transfer_runs)]
+            [bench_transfer(size, path, workdir, tools) for _ in range(args.transfer_runs)]
             for size, path in inputs.transfers
         ]
         spreads = bench_fan_out(args.nodes, inputs, workdir)

@@ -28,6 +28,7 @@ from ods.notifications.webhooks import endpoints as webhook_endpoints
 from ods.notifications.webhooks.dispatch import Dispatcher
 from ods.packages import endpoints as package_endpoints
 from ods.packages import share
+from ods.packages.fast_downloads import FastDownloads
 from ods.packages.sha512 import Sha512Backfill
 from ods.server import endpoints as server_endpoints
 from ods.trust import endpoints as trust_endpoints
@@ -122,9 +123,10 @@ def create_app(settings: Settings) -> FastAPI:
         stall=settings.request_stall_seconds,
     )
     app.add_middleware(RequestLimits, rules=rules)
+    jamf_downloads = f"/{settings.jamf_share_name}/Packages/"
+    app.add_middleware(FastDownloads, prefixes=("/share/", jamf_downloads))
     # Inside the metrics, so that its 500s are counted; outside every other layer.
     app.add_middleware(UnexpectedErrors)
-    jamf_downloads = f"/{settings.jamf_share_name}/Packages/"
     app.add_middleware(MetricsMiddleware, metrics=metrics, downloads=("/share/", jamf_downloads))
     for router in ROUTERS:
         app.include_router(router)

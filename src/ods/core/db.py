@@ -106,6 +106,9 @@ class Database:
             self.engine.execution_options(ods_write=True), expire_on_commit=False
         )
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # Counts the write transactions this process committed: what it remembers of
+        # the database (`packages.fast_downloads`) holds only until the next one.
+        self.write_generation = 0
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -116,12 +119,15 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session in one write transaction, committed when the block ends."""
-        if self._write_lock is None:
-            async with self._writer() as session, session.begin():
+        try:
+            if self._write_lock is None:
+                async with self._writer() as session, session.begin():
+                    yield session
+                return
+            async with self._write_lock, self._writer() as session, session.begin():
                 yield session
-            return
-        async with self._write_lock, self._writer() as session, session.begin():
-            yield session
+        finally:
+            self.write_generation += 1
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from ods.core.auth import authenticate
 from ods.core.errors import NotFound, PasswordChangeRequired, Unauthorized
 from ods.core.jamf_settings import jwt_public_key
+from ods.packages.fast_downloads import attachment, etag_matches
 from ods.packages.jamf_token import check_jamf_token
 from ods.packages.naming import check_filename
 from ods.packages.ranges import honoured_range
@@ -108,7 +109,7 @@ async def download(
         raise NotFound(f"No published package named {filename!r}.")
     etag = f'"{package.sha1}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if if_none_match and matches(if_none_match, package.sha1):
+    if if_none_match and etag_matches(if_none_match, package.sha1):
         return Response(status_code=304, headers=headers)
     if context.settings.accel_redirect:
         headers["X-Accel-Redirect"] = context.settings.accel_redirect + quote(filename)
@@ -157,23 +158,6 @@ router = download_router("/share/", "download_package")
 def jamf_router(share_name: str) -> APIRouter:
     """The same downloads where Jamf Pro looks: `/<share name>/Packages/{filename}`."""
     return download_router(f"/{share_name}/Packages/", "download_jamf_package")
-
-
-def matches(if_none_match: str, sha1: str) -> bool:
-    """If-None-Match compares weakly: `*`, `"<sha1>"` and `W/"<sha1>"` all match."""
-    for tag in if_none_match.split(","):
-        tag = tag.strip()
-        if tag == "*" or tag.removeprefix("W/") == f'"{sha1}"':
-            return True
-    return False
-
-
-def attachment(filename: str) -> str:
-    """The Content-Disposition FileResponse sends, for the X-Accel-Redirect answer."""
-    quoted = quote(filename)
-    if quoted == filename:
-        return f'attachment; filename="{filename}"'
-    return f"attachment; filename*=utf-8''{quoted}"
 
 
 class PackageFileResponse(FileResponse):

@@ -7,14 +7,31 @@ from pathlib import Path
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
+from ods.accounts import passwords
 from ods.app import create_app
 from ods.core import migrate
 from ods.core.config import Settings, load_settings, normalise_database_url
 from ods.core.db import create_engine
 from tests.helpers import services, slapd
 from tests.helpers.api import NEW_PASSWORD, TEST_DATABASE_KEY, login
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Argon2id at its lowest cost for the apps run in the test process: every test
+    logs in and most change the first-start password, and at the default cost (about
+    0.15 s and 64 MiB a hash, on four threads) that was a large share of the suite's
+    time. The hashes are still Argon2id hashes checked by the same code; `ods serve`
+    processes started by tests keep the defaults."""
+    default = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    try:
+        yield
+    finally:
+        passwords._hasher = default
 
 
 @pytest.fixture(scope="session")

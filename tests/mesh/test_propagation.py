@@ -30,6 +30,30 @@ async def test_a_package_reaches_a_peer_byte_for_byte(mesh: Mesh) -> None:
     assert len(chunks) == 4
 
 
+async def test_every_server_gives_a_version_the_same_validators(mesh: Mesh) -> None:
+    """ETag and Last-Modified agree across the mesh (the file's time is the origin's
+    creation time), so a Mac that resumes from another server with `If-Range` gets
+    the rest of the file, not all of it again."""
+    a = await mesh.add("ods-a")
+    b = await mesh.add("ods-b")
+    await link_all([a, b])
+    data = os.urandom(1024 * 1024 + 99)
+    await uploaded(a.admin, "resume.pkg", data)
+    await wait_public(b, "resume.pkg")
+    await asyncio.sleep(1.1)  # a file published now would have another Last-Modified
+    first = await a.admin.get("/share/resume.pkg", headers={"Range": "bytes=0-999"})
+    validators = (first.headers["etag"], first.headers["last-modified"])
+    assert first.status_code == 206
+    there = await b.admin.head("/share/resume.pkg")
+    assert (there.headers["etag"], there.headers["last-modified"]) == validators
+    for validator in validators:
+        rest = await b.admin.get(
+            "/share/resume.pkg", headers={"Range": "bytes=1000-", "If-Range": validator}
+        )
+        assert rest.status_code == 206
+        assert first.content + rest.content == data
+
+
 async def test_a_chain_relays_to_the_end(mesh: Mesh) -> None:
     nodes = [await mesh.add(f"ods-{i}") for i in range(4)]
     await link_all(nodes)

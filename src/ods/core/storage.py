@@ -69,11 +69,19 @@ class PackageFiles:
             for path in sorted(self.staging_dir.glob("download-*.part"))
         }
 
-    async def publish(self, staged: Path, filename: str) -> None:
-        """Rename into the share dir (atomic) and make the rename durable."""
-        await asyncio.to_thread(self._publish, staged, self.published(filename))
+    async def publish(self, staged: Path, filename: str, created_ts: int | None = None) -> None:
+        """Rename into the share dir (atomic) and make the rename durable.
 
-    def _publish(self, staged: Path, target: Path) -> None:
+        With `created_ts` (the origin's creation time of the version), the file's
+        modification time is set to it first: every server of the mesh then gives the
+        same Last-Modified for the same version, so a client that resumes from another
+        server with `If-Range: <date>` gets the rest instead of the whole file again.
+        """
+        await asyncio.to_thread(self._publish, staged, self.published(filename), created_ts)
+
+    def _publish(self, staged: Path, target: Path, created_ts: int | None) -> None:
+        if created_ts is not None:
+            os.utime(staged, (created_ts, created_ts))
         os.replace(staged, target)
         platform.sync_dir(self.share_dir)
 

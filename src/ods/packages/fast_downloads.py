@@ -12,7 +12,7 @@ routes in `share.py`, which answer the same way and say why when they refuse):
 
 What the index holds is exact or not used. An entry is the package's SHA1 (the
 ETag) together with the identity of the file it was looked up with (device,
-inode, size, modification time), taken before and after the database said the
+inode, size, modification and change times), taken before and after the database said the
 package is Public; each download opens the file and checks that identity, so a
 replaced or removed file is never sent under the old ETag. An entry is also
 forgotten once this process commits any write, and after `ENTRY_SECONDS`, for
@@ -52,13 +52,16 @@ READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 @dataclass(frozen=True)
 class Entry:
     sha1: str
-    identity: tuple[int, int, int, int]
+    identity: tuple[int, int, int, int, int]
     generation: int
     checked: float
 
 
-def identity(stat: os.stat_result) -> tuple[int, int, int, int]:
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+def identity(stat: os.stat_result) -> tuple[int, int, int, int, int]:
+    """Which file this is. The change time is in it because the modification time is
+    the version's creation time (`PackageFiles.publish`), and a new file may reuse the
+    inode of one removed."""
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
 class DownloadIndex:

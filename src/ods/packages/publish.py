@@ -57,16 +57,18 @@ async def make_public(
     package_id: int,
     staged: Path,
     filename: str,
+    created_ts: int,
     *,
     record: Callable[[AsyncSession, Package], Awaitable[None]] | None = None,
     then: Sequence[JobPayload] = (),
 ) -> Package:
-    """Rename a Publishing version's staged file into the share dir and mark it Public.
+    """Rename a Publishing version's staged file into the share dir and mark it Public;
+    the file's modification time becomes `created_ts`, the origin's creation time.
 
     `record` adds an event in the same transaction; the jobs in `then` are
     recorded there too and enqueued after the commit. Returns the row.
     """
-    await context.files.publish(staged, filename)
+    await context.files.publish(staged, filename, created_ts)
     async with context.db.transaction() as session:
         package = await session.get(Package, package_id)
         assert package is not None, "a Publishing row is only removed by its owner or recovery"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ods.core.humanize import timestamp
 from ods.core.models import Job, Package, utcnow
 from ods.core.statuses import Status
 from ods.core.storage import OwnedFile
@@ -71,7 +72,7 @@ async def finish_publishing(
     if staged is None and download.exists():
         staged = download
     if staged is not None:
-        await files.publish(staged, package.filename)
+        await files.publish(staged, package.filename, timestamp(package.created))
     if files.published(package.filename).exists():
         package.status = Status.PUBLIC.value
         await jobs.add_job(session, AnnouncePackage(uuid=package.uuid))

@@ -26,7 +26,7 @@ from ods.core.errors import (
     PayloadTooLarge,
     ServerMisconfigured,
 )
-from ods.core.humanize import size_hr
+from ods.core.humanize import size_hr, timestamp
 from ods.core.models import Chunk, Package, Tombstone, utcnow
 from ods.core.stages import Stage
 from ods.core.statuses import Status
@@ -167,6 +167,7 @@ async def publish_upload(
                     session, form, upload_uuid, stage, replace, actor, signer, uuid_nonce
                 )
                 package_id, replaced_uuid = package.id, package.replaces
+                created_ts = timestamp(package.created)
     except IntegrityError:
         form.staged.unlink(missing_ok=True)
         raise Conflict(f"A package named {form.filename!r} is being uploaded already.") from None
@@ -181,7 +182,7 @@ async def publish_upload(
         announce.insert(0, AnnounceTombstone(uuid=replaced_uuid))
     try:
         published = await make_public(
-            context, package_id, form.staged, form.filename, then=announce
+            context, package_id, form.staged, form.filename, created_ts, then=announce
         )
     except BaseException as exc:
         # Shielded: a client that hangs up must not leave the row Publishing.

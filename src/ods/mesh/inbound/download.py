@@ -95,7 +95,9 @@ async def publish(
             session, PackageAvailable(**package_facts(package), peer=link.name, peer_iss=link.iss)
         )
 
-    await make_public(context, package_id, path, manifest.filename, record=available)
+    await make_public(
+        context, package_id, path, manifest.filename, manifest.created_ts, record=available
+    )
     return True
 
 

@@ -644,6 +644,13 @@ def target_cell(row: Row, reference: Row | None, ratio: float | None) -> str:
     return f"{'ok' if met else 'miss'} ({target})"
 
 
+def ratio_text(ratio: float | None) -> str:
+    """Two decimals, or two significant digits below 0.1 (0.0034 rather than 0.00)."""
+    if ratio is None:
+        return "-"
+    return f"{ratio:.2f}" if ratio >= 0.1 else f"{ratio:.2g}"
+
+
 def table_row(row: Row, rows: Sequence[Row]) -> list[str]:
     run = row.run
     reference = None if row.endpoint.setup == "nginx" else reference_of(row, rows)
@@ -659,7 +666,7 @@ def table_row(row: Row, rows: Sequence[Row]) -> list[str]:
         latency(run.percentiles.get(50) if run.requests else None),
         latency(run.percentiles.get(99) if run.requests else None),
         ", ".join(row.problems) or "none",
-        "-" if ratio is None else f"{ratio:.2f}",
+        ratio_text(ratio),
         target_cell(row, reference, ratio),
     ]
 

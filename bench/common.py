@@ -64,10 +64,13 @@ def ods_command() -> list[str]:
     return [sys.executable, "-m", "ods"]
 
 
-def server_environment(data_dir: Path, admin_password: str) -> dict[str, str]:
+def server_environment(
+    data_dir: Path, admin_password: str, settings: Mapping[str, str] | None = None
+) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in SETTING_NAMES}
     env["DATA_DIR"] = str(data_dir)
     env["ODS_ADMIN_PASSWORD"] = admin_password
+    env.update(settings or {})
     return env
 
 
@@ -134,11 +137,13 @@ def start_server(
     port: int | None = None,
     admin_password: str | None = None,
     append_log: bool = False,
+    settings: Mapping[str, str] | None = None,
 ) -> OdsServer:
     """Start `ods serve` with DATA_DIR=data_dir and return at once, without waiting.
 
     A free loopback port and a new admin password unless given: pass the old
-    ones to restart a server where it was, as its peers know it.
+    ones to restart a server where it was, as its peers know it. `settings`
+    are more ODS_* variables for the server (e.g. ODS_ACCEL_REDIRECT).
     """
     port = free_port() if port is None else port
     password = secrets.token_urlsafe(18) if admin_password is None else admin_password
@@ -146,7 +151,7 @@ def start_server(
     with log_path.open("ab" if append_log else "wb") as log:
         process = subprocess.Popen(
             [*ods_command(), "serve", "--host", HOST, "--port", str(port)],
-            env=server_environment(data_dir, password),
+            env=server_environment(data_dir, password, settings),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -196,9 +201,19 @@ def running_servers(workdir: Path, names: Sequence[str]) -> Iterator[list[OdsSer
 
 
 @contextmanager
-def running_server(data_dir: Path, log_path: Path) -> Iterator[OdsServer]:
-    """Start `ods serve` on a free loopback port with DATA_DIR=data_dir; stop it after."""
-    server = start_server(data_dir, log_path)
+def running_server(
+    data_dir: Path,
+    log_path: Path,
+    *,
+    admin_password: str | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> Iterator[OdsServer]:
+    """Start `ods serve` on a free loopback port with DATA_DIR=data_dir; stop it after.
+
+    Pass the admin password of an earlier server on the same data dir to log in
+    as before, and `settings` for more ODS_* variables.
+    """
+    server = start_server(data_dir, log_path, admin_password=admin_password, settings=settings)
     try:
         server.wait_ready()
         yield server

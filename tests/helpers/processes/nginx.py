@@ -95,6 +95,34 @@ def _accepts(port: int) -> bool:
 
 
 @contextmanager
+def running_nginx(workdir: Path, nginx_conf: str, port: int) -> Iterator[None]:
+    """Nginx in the foreground with `nginx_conf` as workdir/nginx.conf, from when it accepts
+    connections on `port` until the block ends. Its error log is workdir/error.log."""
+    (workdir / "nginx.conf").write_text(nginx_conf, encoding="utf-8")
+    with (workdir / "stderr.log").open("wb") as stderr:
+        process = subprocess.Popen(
+            [nginx_binary(), "-e", str(workdir / "error.log"), "-c", str(workdir / "nginx.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while not _accepts(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                errors = (workdir / "error.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"nginx did not start on {port}:\n{errors}")
+            time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
 def nginx_in_front_of(
     ods_port: int | Sequence[int], data_dir: Path, cert: Path, key: Path, workdir: Path
 ) -> Iterator[Nginx]:
@@ -105,25 +133,5 @@ def nginx_in_front_of(
     (workdir / "ods.conf").write_text(
         site_config(ods_ports, data_dir, free_port(), https_port, cert, key), encoding="utf-8"
     )
-    (workdir / "nginx.conf").write_text(main_config(workdir), encoding="utf-8")
-    with (workdir / "stderr.log").open("wb") as stderr:
-        process = subprocess.Popen(
-            [nginx_binary(), "-e", str(workdir / "error.log"), "-c", str(workdir / "nginx.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + START_SECONDS
-        while not _accepts(https_port):
-            if process.poll() is not None or time.monotonic() > deadline:
-                errors = (workdir / "error.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"nginx did not start on {https_port}:\n{errors}")
-            time.sleep(0.05)
+    with running_nginx(workdir, main_config(workdir), https_port):
         yield Nginx(https_port, workdir)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

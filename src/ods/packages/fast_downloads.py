@@ -33,6 +33,7 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ods.core import platform
 from ods.core.errors import OdsError
 from ods.packages.naming import check_filename
 from ods.packages.ranges import honoured_range
@@ -46,7 +47,6 @@ MAX_ENTRIES = 4096
 # Files up to this size are read and sent in one go; larger ones in pieces.
 WHOLE_BYTES = 256 * 1024
 PIECE_BYTES = 1024 * 1024
-READ_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ class FastDownloads:
         if entry is None:
             return False
         try:
-            fd = os.open(context.files.published(filename), READ_FLAGS)
+            fd = platform.open_file(context.files.published(filename), os.O_RDONLY)
         except OSError:
             index.forget(filename)
             return False
@@ -224,7 +224,7 @@ async def send_file(fd: int, first: int, length: int, receive: Receive, send: Se
     """The bytes: at once when small, else in pieces read off the event loop, until
     the client goes."""
     if length <= WHOLE_BYTES:
-        await send({"type": "http.response.body", "body": os.pread(fd, length, first)})
+        await send({"type": "http.response.body", "body": platform.read_at(fd, length, first)})
         return
     gone = asyncio.Event()
 
@@ -237,7 +237,8 @@ async def send_file(fd: int, first: int, length: int, receive: Receive, send: Se
     try:
         offset, end = first, first + length
         while offset < end and not gone.is_set():
-            piece = await asyncio.to_thread(os.pread, fd, min(PIECE_BYTES, end - offset), offset)
+            size = min(PIECE_BYTES, end - offset)
+            piece = await asyncio.to_thread(platform.read_at, fd, size, offset)
             if not piece:
                 raise OSError(f"the file ended {end - offset} bytes early")
             offset += len(piece)

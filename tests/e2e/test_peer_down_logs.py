@@ -31,6 +31,8 @@ async def test_a_peer_that_is_down_is_one_warning_line(tmp_path: Path) -> None:
     warnings = [line for line in log.splitlines() if f"peer {down.name} is unreachable" in line]
     assert len(warnings) == 1, warnings
     assert "WARNING" in warnings[0]
-    assert "cannot connect" in warnings[0]
+    # Why: it refuses connections, or (when a connection to it was open as it stopped)
+    # that connection closed; never only the name of an exception.
+    assert "cannot connect" in warnings[0] or "connection closed" in warnings[0], warnings[0]
     assert "Traceback" not in log
     assert " ERROR " not in log

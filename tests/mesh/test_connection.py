@@ -14,12 +14,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+import httpx
 import pytest
 
 import ods
 from ods.core import platform
 from ods.core.platform import round_trip_seconds
-from ods.mesh.protocol.client import ChunkTooLarge, PeerRefused, PeerUnreachable
+from ods.mesh.protocol.client import (
+    ChunkTooLarge,
+    PeerRefused,
+    PeerUnreachable,
+    describe_http_error,
+)
 from ods.mesh.protocol.connection import (
     CONNECT_SECONDS,
     NEAR_BUFFER,
@@ -600,6 +606,28 @@ def test_a_closed_port_is_unreachable(connect: Connect) -> None:
         connection = connect(url)
         with pytest.raises(PeerUnreachable, match=f"^{url} is unreachable: cannot connect"):
             connection.request(url + TARGET, {}, 10)
+
+
+def test_a_peer_that_hangs_up_without_answering_is_said_so() -> None:
+    """What a peer going down does to a request under way: its connection closes."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+
+        def hang_up() -> None:
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.close()
+
+        thread = threading.Thread(target=hang_up)
+        thread.start()
+        with httpx.Client() as client, pytest.raises(httpx.HTTPError) as caught:
+            client.get(url)
+        thread.join()
+    assert describe_http_error(url, caught.value) == (
+        f"{url} is unreachable: the connection closed before it answered"
+    )
 
 
 # A peer that is too slow: the rate floor and the head's deadline

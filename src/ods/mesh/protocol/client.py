@@ -93,6 +93,11 @@ def describe_http_error(url: str, exc: httpx.HTTPError) -> str:
         reason = "timed out"
     elif isinstance(exc, httpx.ConnectError):
         reason = "cannot connect"
+    elif isinstance(exc, httpx.ReadError | httpx.WriteError) or (
+        isinstance(exc, httpx.RemoteProtocolError) and "disconnected" in str(exc)
+    ):
+        # A peer going down closes or resets the connections it had open.
+        reason = "the connection closed before it answered"
     elif isinstance(exc, httpx.RemoteProtocolError):
         reason = "it does not speak HTTP/1.1 as expected"
     return f"{url} is unreachable: {reason}"

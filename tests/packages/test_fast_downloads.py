@@ -23,7 +23,14 @@ from sqlalchemy import event, update
 from ods.core.config import Settings
 from ods.core.db import Database
 from ods.core.models import Package
-from ods.packages.fast_downloads import ENTRY_SECONDS, PIECE_BYTES, WHOLE_BYTES
+from ods.packages.fast_downloads import (
+    ENTRY_SECONDS,
+    PIECE_BYTES,
+    SENDING_BYTES,
+    SMALLEST_PIECE_BYTES,
+    WHOLE_BYTES,
+    DownloadIndex,
+)
 from tests.helpers.api import assert_error
 from tests.helpers.packages import MIB, content_of, uploaded
 
@@ -170,3 +177,16 @@ async def test_a_change_by_another_process_is_seen_within_the_entry_time(
     await asyncio.sleep(ENTRY_SECONDS + 0.1)
     assert_error(await client.get(f"/share/{published}"), 404, "not_found", published)
     assert (await client.head(f"/share/{published}")).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("sending", "piece"),
+    [(0, PIECE_BYTES), (16, PIECE_BYTES), (64, 256 * 1024), (10_000, SMALLEST_PIECE_BYTES)],
+)
+def test_many_downloads_at_once_send_smaller_pieces(sending: int, piece: int) -> None:
+    """The pieces of all downloads under way stay within SENDING_BYTES (a 1 GiB file
+    to 256 clients at once held 684 MiB before), down to a floor that keeps them moving."""
+    index = DownloadIndex()
+    index.sending = sending
+    assert index.piece_bytes() == piece
+    assert piece * sending <= SENDING_BYTES or piece == SMALLEST_PIECE_BYTES

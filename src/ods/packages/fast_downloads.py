@@ -47,6 +47,11 @@ MAX_ENTRIES = 4096
 # Files up to this size are read and sent in one go; larger ones in pieces.
 WHOLE_BYTES = 256 * 1024
 PIECE_BYTES = 1024 * 1024
+# What the pieces of all downloads under way may hold at once: a piece sent to a
+# slow client waits in its connection's buffer, so with many downloads at once each
+# sends smaller pieces (down to SMALLEST_PIECE_BYTES) and memory stays flat.
+SENDING_BYTES = 16 * 1024 * 1024
+SMALLEST_PIECE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,12 @@ class DownloadIndex:
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
+        self.sending = 0  # downloads sending pieces right now
+
+    def piece_bytes(self) -> int:
+        """How much each download under way reads and sends at a time."""
+        share = SENDING_BYTES // max(1, self.sending)
+        return max(SMALLEST_PIECE_BYTES, min(PIECE_BYTES, share))
 
     @classmethod
     def for_context(cls, context: Context) -> DownloadIndex:
@@ -216,13 +227,15 @@ class FastDownloads:
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b""})
         else:
-            await send_file(fd, first, length, receive, send)
+            await send_file(context.part(DownloadIndex), fd, first, length, receive, send)
         return True
 
 
-async def send_file(fd: int, first: int, length: int, receive: Receive, send: Send) -> None:
-    """The bytes: at once when small, else in pieces read off the event loop, until
-    the client goes."""
+async def send_file(
+    index: DownloadIndex, fd: int, first: int, length: int, receive: Receive, send: Send
+) -> None:
+    """The bytes: at once when small, else in pieces read off the event loop (their
+    size shared out by `index`), until the client goes."""
     if length <= WHOLE_BYTES:
         await send({"type": "http.response.body", "body": platform.read_at(fd, length, first)})
         return
@@ -234,10 +247,11 @@ async def send_file(fd: int, first: int, length: int, receive: Receive, send: Se
         gone.set()
 
     watcher = asyncio.create_task(watch())
+    index.sending += 1
     try:
         offset, end = first, first + length
         while offset < end and not gone.is_set():
-            size = min(PIECE_BYTES, end - offset)
+            size = min(index.piece_bytes(), end - offset)
             piece = await asyncio.to_thread(platform.read_at, fd, size, offset)
             if not piece:
                 raise OSError(f"the file ended {end - offset} bytes early")
@@ -246,6 +260,7 @@ async def send_file(fd: int, first: int, length: int, receive: Receive, send: Se
             message["more_body"] = offset < end
             await send(message)
     finally:
+        index.sending -= 1
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher

@@ -7,8 +7,10 @@ each other through the admin API as an admin would:
    timed from the upload's 201 to node B answering `Public`, beside two
    references fetching the same file from A's /share in the same run: raw
    `curl -s -o FILE`, and the verified copy an admin would make,
-   `curl -s URL | tee FILE | sha256sum`. Repeated --transfer-runs times: the
-   targets are judged on the medians.
+   `curl -s URL | tee FILE | sha256sum` (--digest-command picks another digest
+   command: Debian's sha256sum does not use the CPU's SHA instructions, `openssl
+   dgst -sha256` does). Repeated --transfer-runs times: the targets are judged
+   on the medians.
 2. Memory: B's peak RSS during each of those transfers, to show it is flat.
 3. Fan-out: a --small package reaching every node of a --nodes chain, then of
    a full mesh of the same nodes.
@@ -18,14 +20,16 @@ each other through the admin API as an admin would:
    flight, so one run says little.
 
     python bench/sync.py [--size 1G] [--nodes 10] [--small 10M] [--transfer-runs 5]
-                         [--resume-runs 5] [--dir DIR]
+                         [--resume-runs 5] [--digest-command CMD] [--dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -114,11 +118,16 @@ class Mesh:
 
 @dataclass(frozen=True)
 class VerifiedCopy:
-    """The commands of the references: curl, and the verified copy's tee and sha256sum."""
+    """The commands of the references: curl, and the verified copy's tee and digest
+    command (`sha256sum`, or another with --digest-command)."""
 
     curl: str
     tee: str
-    sha256sum: str
+    digest: list[str]
+
+    @property
+    def pipeline(self) -> str:
+        return f"curl -s URL | tee FILE | {shlex.join(self.digest)}"
 
 
 @dataclass(frozen=True)
@@ -304,14 +313,14 @@ def run_curl(curl: str, url: str, output: Path, server_pid: int) -> tuple[float,
 def run_verified_curl(
     tools: VerifiedCopy, url: str, output: Path, sha256: str, server_pid: int
 ) -> tuple[float, float]:
-    """`curl -s URL | tee FILE | sha256sum`, checked against `sha256`: wall seconds, and
+    """`curl -s URL | tee FILE | <digest>`, checked against `sha256`: wall seconds, and
     CPU seconds of the three commands plus the server."""
     children_before = children_cpu_seconds()
     server_before = process_cpu_seconds(server_pid)
     started = time.perf_counter()
     fetch = subprocess.Popen([tools.curl, "-s", url], stdout=subprocess.PIPE, env=curl_env())
     tee = subprocess.Popen([tools.tee, str(output)], stdin=fetch.stdout, stdout=subprocess.PIPE)
-    digest = subprocess.Popen([tools.sha256sum], stdin=tee.stdout, stdout=subprocess.PIPE)
+    digest = subprocess.Popen(tools.digest, stdin=tee.stdout, stdout=subprocess.PIPE)
     assert fetch.stdout is not None
     assert tee.stdout is not None
     fetch.stdout.close()
@@ -321,9 +330,9 @@ def run_verified_curl(
     seconds = time.perf_counter() - started
     server_cpu = process_cpu_seconds(server_pid) - server_before
     if codes != (0, 0, 0):
-        raise RuntimeError(f"curl | tee | sha256sum exited with {codes}")
-    if said.split()[0].decode() != sha256:
-        raise RuntimeError(f"sha256sum said {said!r}, not {sha256}")
+        raise RuntimeError(f"{tools.pipeline} exited with {codes}")
+    if sha256 not in re.findall(r"\b[0-9a-f]{64}\b", said.decode(errors="replace")):
+        raise RuntimeError(f"{tools.digest[0]} said {said!r}, not {sha256}")
     return seconds, children_cpu_seconds() - children_before + server_cpu
 
 
@@ -358,7 +367,7 @@ def bench_transfer(size: Size, source: Path, workdir: Path, tools: VerifiedCopy)
         if output.stat().st_size != size.nbytes:
             raise RuntimeError(f"curl wrote {output.stat().st_size} bytes, not {size.nbytes}")
         output.unlink()
-        progress(f"transfer {size.label}: curl | tee | sha256sum from A")
+        progress(f"transfer {size.label}: {tools.pipeline} from A")
         verified_seconds, verified_cpu = run_verified_curl(tools, url, output, sha256, a.server.pid)
         if output.stat().st_size != size.nbytes:
             raise RuntimeError(f"tee wrote {output.stat().st_size} bytes, not {size.nbytes}")
@@ -530,6 +539,7 @@ def report(
     resumes: list[Resume],
     small: Size,
     workdir: Path,
+    tools: VerifiedCopy,
 ) -> str:
     transfer_table = markdown_table(
         [
@@ -589,12 +599,12 @@ def report(
             transfer_table,
             f"sync: the upload's 201 on A to B answering Public (file fetched in 1 MiB "
             f"chunks, each checked by SHA-256, whole file checked, published); curl: "
-            f"`curl -s -o FILE` of A's /share; verified curl: `curl -s URL | tee FILE | "
-            f"sha256sum`, its digest checked. Ratios are speeds (sync's over the reference's). "
+            f"`curl -s -o FILE` of A's /share; verified curl: `{tools.pipeline}`, its "
+            f"digest checked. Ratios are speeds (sync's over the reference's). "
             f"Each run with new nodes. Targets, for the {transfers[-1][0].size.label} "
             f"package, on the medians: sync/curl >= {TARGET_RATIO}, sync/verified >= "
             f"{TARGET_VERIFIED_RATIO}, CPU sync/verified <= {TARGET_CPU_RATIO}. CPU s: A + B "
-            f"during the sync; A + curl + tee + sha256sum during the verified curl. "
+            f"during the sync; A + the three commands during the verified curl. "
             f"B's busiest thread "
             f"alone: the size over the CPU time of B's busiest thread during the sync (psutil, "
             f"sampled every {SAMPLE_INTERVAL_SECONDS * 1000:.0f} ms), the speed B's stages "
@@ -672,6 +682,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="kills and restarts in part 4; each run is reported (default 5)",
     )
     parser.add_argument(
+        "--digest-command",
+        default="sha256sum",
+        help="the digest command of the verified copy, e.g. 'openssl dgst -sha256' "
+        "(default sha256sum)",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         default=Path.cwd(),
@@ -706,11 +722,14 @@ def make_inputs(args: argparse.Namespace, directory: Path) -> Inputs:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    found = {name: shutil.which(name) for name in ("curl", "tee", "sha256sum")}
+    digest = shlex.split(args.digest_command)
+    found = {name: shutil.which(name) for name in ("curl", "tee", digest[0])}
     missing = [name for name, path in found.items() if path is None]
     if missing:
         sys.exit(f"bench/sync.py needs {', '.join(missing)} on the PATH (the references of part 1)")
-    tools = VerifiedCopy(**{name: path for name, path in found.items() if path is not None})
+    tools = VerifiedCopy(
+        curl=str(found["curl"]), tee=str(found["tee"]), digest=[str(found[digest[0]]), *digest[1:]]
+    )
     args.dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="ods-bench-sync-", dir=args.dir))
     filesystem = filesystem_of(workdir)
@@ -726,7 +745,7 @@ def main(argv: list[str] | None = None) -> int:
         spreads = bench_fan_out(args.nodes, inputs, workdir)
         large, large_path = inputs.transfers[-1]
         resumes = [bench_resume(large, large_path, workdir) for _ in range(args.resume_runs)]
-        print(report(transfers, spreads, resumes, args.small, workdir))
+        print(report(transfers, spreads, resumes, args.small, workdir, tools))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

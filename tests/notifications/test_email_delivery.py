@@ -123,6 +123,7 @@ async def test_a_refused_mail_is_retried_with_back_off_and_arrives_once(
 ) -> None:
     smtp.recorder.refuse = 2
     sub = await subscribe(admin_client, "retry@example.org", events=["package.uploaded"])
+    tried_after = utcnow()
     await uploaded(admin_client, "Retry.pkg", content_of(500))
     db = app.state.context.db
     for tries in (1, 2):
@@ -134,10 +135,15 @@ async def test_a_refused_mail_is_retried_with_back_off_and_arrives_once(
         [item] = await eventually(failed_try)
         assert item["status"] == "pending"
         assert "451" in item["error"]
-        wait = dt.datetime.fromisoformat(item["next_attempt"]) - utcnow()
-        expected = 10 * 2 ** (tries - 1)
-        assert expected * 0.7 <= wait.total_seconds() <= expected * 1.2 + 1
+        # The try was made between `tried_after` and now, and waits 10 s, then 20 s,
+        # each +-25 %; MariaDB keeps whole seconds.
+        next_attempt = dt.datetime.fromisoformat(item["next_attempt"])
+        expected = dt.timedelta(seconds=10 * 2 ** (tries - 1))
+        second = dt.timedelta(seconds=1)
+        assert tried_after + expected * 0.75 - second <= next_attempt
+        assert next_attempt <= utcnow() + expected * 1.25 + second
         # Its time has come (as if the back-off had passed).
+        tried_after = utcnow()
         async with db.transaction() as session:
             await session.execute(update(EmailDelivery).values(next_attempt=utcnow()))
     [mail] = await smtp.arrived(1)

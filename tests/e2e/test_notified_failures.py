@@ -79,7 +79,12 @@ async def test_a_failed_sync_and_an_unreachable_peer_reach_their_webhooks_and_ma
             smtp.wait_for(2, timeout=60)
             await asyncio.sleep(3)  # more rounds: nothing else arrives
             subjects = sorted((str(m["To"]), str(m["Subject"])) for m in smtp.mails)
-            assert [to for to, _ in subjects] == ["failures@example.org", "peers@example.org"]
+            recipients = [to for to, _ in subjects]
+            # The stalled link may be found unreachable before it is unregistered (a
+            # second peer.unreachable, under load): peers@ hears of each; nobody else
+            # hears anything, and the failure is one mail.
+            assert recipients.count("failures@example.org") == 1
+            assert set(recipients) == {"failures@example.org", "peers@example.org"}
             assert path.name in subjects[0][1]
             failure = next(m for m in smtp.mails if m["To"] == "failures@example.org")
             text = failure.get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -12,8 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from ods.core.config import Settings
+from ods.core.db import Database
+from ods.core.models import Package
 
 MIB = 1024 * 1024
 BOUNDARY = "ods-test-boundary-5e1f"
@@ -130,3 +133,17 @@ def uploaded_blocking(
     result: dict[str, Any] = answer.json()
     assert (result["filename"], result["stage"], result["status"]) == (filename, stage, "Public")
     return result
+
+
+async def set_status(settings: Settings, filename: str, status: str) -> None:
+    """Change a package's status the way another process of the site would: through a
+    database connection of its own, which the server under test hears nothing of."""
+    assert settings.database_url is not None
+    db = Database(settings.database_url)
+    try:
+        async with db.transaction() as session:
+            await session.execute(
+                update(Package).where(Package.filename == filename).values(status=status)
+            )
+    finally:
+        await db.dispose()

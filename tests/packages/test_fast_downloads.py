@@ -21,7 +21,6 @@ from fastapi import FastAPI
 from sqlalchemy import event, update
 
 from ods.core.config import Settings
-from ods.core.db import Database
 from ods.core.models import Package
 from ods.packages.fast_downloads import (
     ENTRY_SECONDS,
@@ -32,7 +31,7 @@ from ods.packages.fast_downloads import (
     DownloadIndex,
 )
 from tests.helpers.api import assert_error
-from tests.helpers.packages import MIB, content_of, uploaded
+from tests.helpers.packages import MIB, content_of, set_status, uploaded
 
 CONTENT = content_of(3 * MIB + 5, seed=7)
 SHA1 = hashlib.sha1(CONTENT, usedforsecurity=False).hexdigest()
@@ -64,19 +63,6 @@ def queries(app: FastAPI) -> Iterator[list[str]]:
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
-
-
-async def set_status_elsewhere(settings: Settings, filename: str, status: str) -> None:
-    """Another process of the site changes the row: this one hears nothing of it."""
-    assert settings.database_url is not None
-    db = Database(settings.database_url)
-    try:
-        async with db.transaction() as session:
-            await session.execute(
-                update(Package).where(Package.filename == filename).values(status=status)
-            )
-    finally:
-        await db.dispose()
 
 
 async def quiet_download(
@@ -173,7 +159,7 @@ async def test_a_change_by_another_process_is_seen_within_the_entry_time(
     """A withdrawal by stage leaves the file in place; another process of the site
     making it reaches this one once the entry runs out."""
     assert (await client.get(f"/share/{published}")).status_code == 200
-    await set_status_elsewhere(settings, published, "Withdrawn")
+    await set_status(settings, published, "Withdrawn")
     await asyncio.sleep(ENTRY_SECONDS + 0.1)
     assert_error(await client.get(f"/share/{published}"), 404, "not_found", published)
     assert (await client.head(f"/share/{published}")).status_code == 404

@@ -13,13 +13,10 @@ import hashlib
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
 
 from ods.core.config import Settings
-from ods.core.db import Database
-from ods.core.models import Package
 from tests.helpers.api import anonymous, assert_error
-from tests.helpers.packages import MIB, content_of, uploaded
+from tests.helpers.packages import MIB, content_of, set_status, uploaded
 
 SHARE_NAME = "JamfShare_2"
 JAMF = f"/{SHARE_NAME}/Packages"
@@ -51,18 +48,6 @@ def settings(settings: Settings) -> Settings:
 async def published(admin_client: httpx.AsyncClient) -> str:
     await uploaded(admin_client, "NoMAD.pkg", CONTENT)
     return "NoMAD.pkg"
-
-
-async def set_status(settings: Settings, filename: str, status: str) -> None:
-    assert settings.database_url is not None
-    db = Database(settings.database_url)
-    try:
-        async with db.transaction() as session:
-            await session.execute(
-                update(Package).where(Package.filename == filename).values(status=status)
-            )
-    finally:
-        await db.dispose()
 
 
 async def test_the_share_name_path_serves_what_share_serves(app: FastAPI, published: str) -> None:

@@ -7,20 +7,9 @@ import time
 
 import httpx
 
+from tests.helpers.notify import SECRET, add_hook
 from tests.helpers.packages import content_of, uploaded
-from tests.helpers.receivers.http import Receiver, arrived, receiving
-
-SECRET = "delivery test secret"
-
-
-async def add_hook(client: httpx.AsyncClient, receiver: Receiver, *events: str) -> int:
-    answer = await client.post(
-        "/api/admin/webhooks",
-        json={"url": receiver.url, "secret": SECRET, "events": list(events)},
-    )
-    assert answer.status_code == 201, answer.text
-    hook_id: int = answer.json()["id"]
-    return hook_id
+from tests.helpers.receivers.http import arrived, receiving
 
 
 async def deliveries(client: httpx.AsyncClient, hook_id: int) -> list[dict[str, object]]:

@@ -586,7 +586,10 @@ def run_benchmark(args: argparse.Namespace, workdir: Path, wrk_binary: str, curl
             with ods(data_dir, workdir / "ods-accel.log", password, settings, record) as server:
                 check_accel(server, packages[0])
                 https_port = free_port()
-                site = site_config([server.port], data_dir, free_port(), https_port, cert, key)
+                checks = workdir / "nginx-shipped" / "checks"
+                site = site_config(
+                    [server.port], data_dir, free_port(), https_port, cert, key, checks
+                )
                 with nginx(workdir / "nginx-shipped", site, https_port, record):
                     shipped = Endpoint("shipped", "https", f"https://{HOST}:{https_port}", server)
                     endpoints = [e for e in (direct.get("https"), shipped) if e]

@@ -39,6 +39,7 @@ from ods.mesh.inbound import download
 from ods.notifications.webhooks import delivery as webhook_delivery
 from ods.packages.recovery import recover
 from ods.packages.statements import sign_unsigned
+from ods.packages.version_links import tidy_version_links
 from ods.server import identity
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ async def start(context: Context, role: str = "serve") -> None:
     await ensure_admin(context.db, context.settings.admin_password)
     await Heartbeat(context, role).start()
     await recover(context)
+    await tidy_version_links(context)
     await sign_unsigned(context)
     await download.remove_abandoned_staging(context)
 

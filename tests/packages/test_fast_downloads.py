@@ -30,7 +30,7 @@ from ods.packages.fast_downloads import (
     WHOLE_BYTES,
     DownloadIndex,
 )
-from tests.helpers.api import assert_error
+from tests.helpers.api import anonymous, assert_error
 from tests.helpers.packages import MIB, content_of, set_status, uploaded
 
 CONTENT = content_of(3 * MIB + 5, seed=7)
@@ -176,3 +176,75 @@ def test_many_downloads_at_once_send_smaller_pieces(sending: int, piece: int) ->
     index.sending = sending
     assert index.piece_bytes() == piece
     assert piece * sending <= SENDING_BYTES or piece == SMALLEST_PIECE_BYTES
+
+
+class TestNginxChecks:
+    """What Nginx's check of a download (`X-ODS-Check`, deploy/nginx/ods.conf) gets: the
+    X-Accel-Redirect answer naming the version, reusable only when no decision was
+    needed; an empty 403 for anything else, so that Nginx asks again in full."""
+
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(update={"accel_redirect": "/_ods_share/"})
+
+    CHECK = {"X-ODS-Check": "1"}
+
+    async def test_a_public_download_is_named_and_may_be_reused(
+        self, client: httpx.AsyncClient, published: str
+    ) -> None:
+        for method in ("GET", "HEAD"):
+            for extra in ({}, {"Range": "bytes=0-9"}, {"Range": "bytes=0-1,5-6"}):
+                answer = await client.request(
+                    method, f"/share/{published}", headers={**self.CHECK, **extra}
+                )
+                assert answer.status_code == 200, (method, extra)
+                assert answer.content == b""
+                assert answer.headers["x-ods-version"] == SHA1
+                assert answer.headers["etag"] == f'"{SHA1}"'
+                assert answer.headers["x-accel-redirect"] == "/_ods_share/Firefox.pkg"
+                assert answer.headers["x-accel-expires"] == "1"
+        jamf = await client.get(f"/CasperShare/Packages/{published}", headers=self.CHECK)
+        assert jamf.headers["x-ods-version"] == SHA1
+
+    async def test_anything_else_is_an_empty_403(
+        self, client: httpx.AsyncClient, settings: Settings, published: str
+    ) -> None:
+        asks = [
+            ("/share/Other.pkg", {}),  # not found
+            ("/share/..%2Fods.db", {}),  # not a safe name
+            (f"/share/{published}", {"If-None-Match": f'"{SHA1}"'}),  # 304
+        ]
+        for path, extra in asks:
+            answer = await client.get(path, headers={**self.CHECK, **extra})
+            assert answer.status_code == 403, path
+            assert answer.content == b""
+            assert "x-ods-version" not in answer.headers
+        await set_status(settings, published, "Publishing")
+        answer = await client.get(f"/share/{published}", headers=self.CHECK)
+        assert (answer.status_code, answer.content) == (403, b"")
+
+    async def test_a_decision_is_never_reused(
+        self, app: FastAPI, admin_client: httpx.AsyncClient
+    ) -> None:
+        await uploaded(admin_client, "Firefox.pkg", CONTENT)
+        app.state.context.settings = app.state.context.settings.model_copy(
+            update={"share_requires_login": True}
+        )
+        async with anonymous(app) as stranger:
+            refused = await stranger.get("/share/Firefox.pkg", headers=self.CHECK)
+        assert (refused.status_code, refused.content) == (403, b"")
+        allowed = await admin_client.get("/share/Firefox.pkg", headers=self.CHECK)
+        assert allowed.status_code == 200
+        assert allowed.headers["x-ods-version"] == SHA1
+        assert "x-accel-expires" not in allowed.headers
+
+    async def test_without_x_accel_redirect_there_is_nothing_to_check(
+        self, app: FastAPI, client: httpx.AsyncClient, published: str
+    ) -> None:
+        app.state.context.settings = app.state.context.settings.model_copy(
+            update={"accel_redirect": None}
+        )
+        answer = await client.get(f"/share/{published}", headers=self.CHECK)
+        assert (answer.status_code, answer.content) == (403, b"")
+        plain = await client.get(f"/share/{published}")
+        assert plain.content == CONTENT

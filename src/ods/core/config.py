@@ -604,6 +604,11 @@ class Settings(BaseSettings):
         return self.data_dir / "share"
 
     @property
+    def versions_dir(self) -> Path:
+        """Second names of the published files, by version (`ods.core.storage`)."""
+        return self.data_dir / "versions"
+
+    @property
     def staging_dir(self) -> Path:
         return self.upload_staging_dir or self.data_dir / "staging"
 

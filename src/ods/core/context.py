@@ -75,7 +75,9 @@ class Context:
             settings=settings,
             db=Database(settings.database_url),
             cipher=FieldCipher(settings.database_key_bytes),
-            files=PackageFiles(settings.share_dir, settings.staging_dir, owner.id),
+            files=PackageFiles(
+                settings.share_dir, settings.staging_dir, owner.id, settings.versions_dir
+            ),
             # Peers are reached directly: no proxy from the environment.
             http=httpx.AsyncClient(
                 timeout=HTTP_TIMEOUT,

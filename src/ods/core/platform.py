@@ -189,6 +189,22 @@ def write_direct(fd: int, data: memoryview, offset: int) -> bool:
     return True
 
 
+def hard_link(source: Path, target: Path, fd: int | None = None) -> None:
+    """Make `target` another name of `source`. With `fd` (`source` open), of the very
+    file open as `fd` where the system allows it (Linux: linkat through /proc/self/fd),
+    else of whatever `source` names by then."""
+    proc = f"/proc/self/fd/{fd}"
+    if fd is None or not sys.platform.startswith("linux") or not os.path.exists(proc):
+        os.link(source, target)
+        return
+    target_dir = os.open(target.parent, os.O_RDONLY)
+    try:
+        # A directory fd makes os.link use linkat, which follows the /proc link.
+        os.link(proc, target.name, dst_dir_fd=target_dir, follow_symlinks=True)
+    finally:
+        os.close(target_dir)
+
+
 def sync_dir(path: Path) -> None:
     """Make renames into the directory `path` durable.
 

@@ -18,6 +18,14 @@ replaced or removed file is never sent under the old ETag. An entry is also
 forgotten once this process commits any write, and after `ENTRY_SECONDS`, for
 changes made by other processes of the site that leave the file alone (a
 withdrawal by stage): those reach the fast path within that time.
+
+Nginx asks first (deploy/nginx/ods.conf): the shipped config sends each
+download's headers to ODS as a check (`X-ODS-Check`) and caches the answer for
+a second when it needed no decision, so most downloads never reach ODS. A
+check is answered 200 with the X-Accel-Redirect answer and `X-ODS-Version`,
+the SHA1 naming the file under versions/ that Nginx then sends, or 403 for
+anything else (a refusal, 304, a name not found), which Nginx hands to ODS as
+an ordinary request to answer in full.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -43,6 +52,10 @@ if TYPE_CHECKING:
     from ods.core.context import Context
 
 ENTRY_SECONDS = 1.0
+CHECK_HEADER = b"x-ods-check"
+VERSION = re.compile(rb"[0-9a-f]{40}")
+# How long Nginx may reuse a check's answer that needed no decision (X-Accel-Expires).
+CHECK_CACHE_SECONDS = 1
 MAX_ENTRIES = 4096
 # Files up to this size are read and sent in one go; larger ones in pieces.
 WHOLE_BYTES = 256 * 1024
@@ -129,26 +142,28 @@ class FastDownloads:
         self.prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        filename = self._filename(scope)
-        context: Context | None = getattr(scope["app"].state, "context", None) if filename else None
+        prefix = self._prefix(scope)
+        if prefix is None:
+            await self.app(scope, receive, send)
+            return
+        context: Context | None = getattr(scope["app"].state, "context", None)
+        if any(name == CHECK_HEADER for name, _ in scope["headers"]):
+            if context is None or not context.settings.accel_redirect:
+                await send_refusal(send)
+                return
+            send = CheckAnswer(send)
+        filename = safe_name(scope["path"][len(prefix) :])
         if filename is None or context is None or needs_decision(context):
             await self.app(scope, receive, send)
             return
         if not await self._serve(context, filename, scope, receive, send):
             await self.app(scope, receive, send)
 
-    def _filename(self, scope: Scope) -> str | None:
+    def _prefix(self, scope: Scope) -> str | None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             return None
         path: str = scope["path"]
-        for prefix in self.prefixes:
-            if path.startswith(prefix):
-                name = path[len(prefix) :]
-                try:
-                    return name if check_filename(name) == name else None
-                except OdsError:
-                    return None
-        return None
+        return next((prefix for prefix in self.prefixes if path.startswith(prefix)), None)
 
     async def _serve(
         self, context: Context, filename: str, scope: Scope, receive: Receive, send: Send
@@ -200,6 +215,8 @@ class FastDownloads:
         if accel:
             location = (accel + quote(filename)).encode("latin-1")
             start = [*described, (b"x-accel-redirect", location), (b"content-length", b"0")]
+            if isinstance(send, CheckAnswer):  # no decision was needed: Nginx may reuse it
+                start.append((b"x-accel-expires", str(CHECK_CACHE_SECONDS).encode()))
             await send({"type": "http.response.start", "status": 200, "headers": start})
             await send({"type": "http.response.body", "body": b""})
             return True
@@ -264,6 +281,46 @@ async def send_file(
         watcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watcher
+
+
+class CheckAnswer:
+    """What a check (`X-ODS-Check`) gets: the X-Accel-Redirect answer with the version
+    (the SHA1 of the ETag) as `X-ODS-Version`, or an empty 403 for any other answer."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.refused = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = dict(message.get("headers", []))
+            etag = headers.get(b"etag", b"").strip(b'"')
+            if (
+                message["status"] != 200
+                or b"x-accel-redirect" not in headers
+                or not VERSION.fullmatch(etag)
+            ):
+                self.refused = True
+                await send_refusal(self.send)
+                return
+            message = {**message, "headers": [*message["headers"], (b"x-ods-version", etag)]}
+        elif self.refused:
+            return  # the body of an answer replaced by the 403
+        await self.send(message)
+
+
+async def send_refusal(send: Send) -> None:
+    headers = [(b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 403, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def safe_name(name: str) -> str | None:
+    """The filename when it is already safe and normalised, else None (the app says why)."""
+    try:
+        return name if check_filename(name) == name else None
+    except OdsError:
+        return None
 
 
 def needs_decision(context: Context) -> bool:

@@ -57,6 +57,7 @@ async def make_public(
     package_id: int,
     staged: Path,
     filename: str,
+    sha1: str,
     created_ts: int,
     *,
     record: Callable[[AsyncSession, Package], Awaitable[None]] | None = None,
@@ -68,7 +69,7 @@ async def make_public(
     `record` adds an event in the same transaction; the jobs in `then` are
     recorded there too and enqueued after the commit. Returns the row.
     """
-    await context.files.publish(staged, filename, created_ts)
+    await context.files.publish(staged, filename, sha1, created_ts)
     async with context.db.transaction() as session:
         package = await session.get(Package, package_id)
         assert package is not None, "a Publishing row is only removed by its owner or recovery"

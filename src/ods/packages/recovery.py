@@ -72,7 +72,7 @@ async def finish_publishing(
     if staged is None and download.exists():
         staged = download
     if staged is not None:
-        await files.publish(staged, package.filename, timestamp(package.created))
+        await files.publish(staged, package.filename, package.sha1, timestamp(package.created))
     if files.published(package.filename).exists():
         package.status = Status.PUBLIC.value
         await jobs.add_job(session, AnnouncePackage(uuid=package.uuid))

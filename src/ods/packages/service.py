@@ -182,7 +182,13 @@ async def publish_upload(
         announce.insert(0, AnnounceTombstone(uuid=replaced_uuid))
     try:
         published = await make_public(
-            context, package_id, form.staged, form.filename, created_ts, then=announce
+            context,
+            package_id,
+            form.staged,
+            form.filename,
+            form.digests.sha1,
+            created_ts,
+            then=announce,
         )
     except BaseException as exc:
         # Shielded: a client that hangs up must not leave the row Publishing.
@@ -265,7 +271,7 @@ async def delete_package(
                 package = await find(session, ref, lock=True)
             if package.status == Status.PUBLISHING.value:
                 raise Conflict(f"{package.filename!r} is being published; try again shortly.")
-            filename = package.filename
+            filename, sha1 = package.filename, package.sha1
             deleted = PackageDeleted(
                 **package_facts(package),
                 reason=reason,
@@ -282,10 +288,10 @@ async def delete_package(
             # Out of the share dir before the commit, so an upload of the same name
             # that publishes right after cannot have its new file removed.
             if package.status == Status.PUBLIC.value:
-                trash = await files.withdraw(filename, package.uuid)
+                trash = await files.withdraw(filename, package.uuid, sha1)
     except BaseException:
         if trash is not None:
-            await files.publish(trash, filename)
+            await files.publish(trash, filename, sha1)
         raise
     if trash is not None:
         await asyncio.to_thread(trash.unlink, True)

@@ -48,9 +48,16 @@ def nginx_binary() -> str:
 
 
 def site_config(
-    ods_ports: Sequence[int], data_dir: Path, http_port: int, https_port: int, cert: Path, key: Path
+    ods_ports: Sequence[int],
+    data_dir: Path,
+    http_port: int,
+    https_port: int,
+    cert: Path,
+    key: Path,
+    cache_dir: Path,
 ) -> str:
-    """deploy/nginx/ods.conf with this machine's ports, certificate and data dir."""
+    """deploy/nginx/ods.conf with this machine's ports, certificate, data dir and a
+    dir for Nginx's cache of download checks (Nginx makes it)."""
     text = SITE_CONFIG.read_text(encoding="utf-8")
     upstreams = "\n    ".join(f"server 127.0.0.1:{port};" for port in ods_ports)
     for old, new in [
@@ -62,6 +69,8 @@ def site_config(
         ("/etc/ssl/ods/fullchain.pem", str(cert)),
         ("/etc/ssl/ods/privkey.pem", str(key)),
         ("alias /var/lib/ods/share/;", f"alias {data_dir}/share/;"),
+        ("alias /var/lib/ods/versions/", f"alias {data_dir}/versions/"),
+        ("proxy_cache_path /var/cache/ods-nginx ", f"proxy_cache_path {cache_dir} "),
     ]:
         if old not in text:
             raise AssertionError(f"{SITE_CONFIG} no longer has {old!r}; update this helper")
@@ -131,7 +140,8 @@ def nginx_in_front_of(
     workdir.mkdir(parents=True)
     https_port = free_port()
     (workdir / "ods.conf").write_text(
-        site_config(ods_ports, data_dir, free_port(), https_port, cert, key), encoding="utf-8"
+        site_config(ods_ports, data_dir, free_port(), https_port, cert, key, workdir / "checks"),
+        encoding="utf-8",
     )
     with running_nginx(workdir, main_config(workdir), https_port):
         yield Nginx(https_port, workdir)

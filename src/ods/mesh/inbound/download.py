@@ -96,7 +96,13 @@ async def publish(
         )
 
     await make_public(
-        context, package_id, path, manifest.filename, manifest.created_ts, record=available
+        context,
+        package_id,
+        path,
+        manifest.filename,
+        manifest.sha1,
+        manifest.created_ts,
+        record=available,
     )
     return True
 

@@ -132,6 +132,21 @@ async def test_a_file_swapped_under_the_index_is_looked_up_again(
     assert response.status_code == 200
 
 
+async def test_downloads_that_come_at_once_share_one_lookup(
+    app: FastAPI, client: httpx.AsyncClient, published: str
+) -> None:
+    """When an entry goes (after a write, or its time), hundreds of clients may ask for
+    the same file at once: the database is asked once for all of them."""
+    app.state.context.part(DownloadIndex).forget(published)
+    with queries(app) as seen:
+        answers = await asyncio.gather(*(client.get(f"/share/{published}") for _ in range(40)))
+    assert [answer.status_code for answer in answers] == [200] * 40
+    assert all(answer.content == CONTENT for answer in answers)
+    lookups = [s for s in seen if "FROM packages" in s and "packages.filename" in s]
+    # One, or a few when the server's own background writes ended an entry meanwhile.
+    assert 1 <= len(lookups) <= 3, lookups
+
+
 async def test_a_removed_file_is_not_found(
     client: httpx.AsyncClient, settings: Settings, published: str
 ) -> None:

@@ -87,6 +87,9 @@ class DownloadIndex:
 
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
+        # Lookups under way: the downloads of a name that come meanwhile wait for the
+        # same one (when an entry goes, hundreds of clients may ask for it at once).
+        self._looking: dict[str, asyncio.Future[Entry | None]] = {}
         self.sending = 0  # downloads sending pieces right now
 
     def piece_bytes(self) -> int:
@@ -112,7 +115,33 @@ class DownloadIndex:
         return entry
 
     async def look_up(self, context: Context, filename: str) -> Entry | None:
-        """Ask the database; an entry only when the file stayed the same meanwhile."""
+        """Ask the database, once for all who ask meanwhile; an entry only when the file
+        stayed the same."""
+        pending = self._looking.get(filename)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this download was cancelled
+                return await self._look_up(context, filename)  # the one that asked was
+        pending = self._looking[filename] = asyncio.get_running_loop().create_future()
+        try:
+            entry = await self._look_up(context, filename)
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        except Exception as exc:
+            pending.set_exception(exc)
+            pending.exception()  # marked retrieved: the waiters, if any, raise it
+            raise
+        else:
+            pending.set_result(entry)
+            return entry
+        finally:
+            del self._looking[filename]
+
+    async def _look_up(self, context: Context, filename: str) -> Entry | None:
         path = context.files.published(filename)
         generation = context.db.write_generation
         checked = time.monotonic()

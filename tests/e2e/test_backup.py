@@ -134,6 +134,13 @@ async def test_a_backup_of_a_running_server_restores_into_a_server_serving_the_s
         package = await restored.package("Firefox.pkg")
         assert package is not None
         assert package["status"] == "Public"
+        # The file is the version's: the same Last-Modified as on the source (its
+        # creation time), and its name under versions/ for Nginx.
+        published = source.data_dir / "share" / "Firefox.pkg"
+        back_in = restored.data_dir / "share" / "Firefox.pkg"
+        assert back_in.stat().st_mtime == published.stat().st_mtime
+        version = restored.data_dir / "versions" / package["sha1"] / "Firefox.pkg"
+        assert version.samefile(back_in)
     finally:
         for node in (source, peer, restored):
             node.stop()

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, select
 from sqlalchemy.engine import Connection, make_url
 
 from alembic import command
@@ -28,6 +28,8 @@ from ods.backup.progress import Progress
 from ods.core import migrate, platform
 from ods.core.config import Settings
 from ods.core.db import create_engine
+from ods.core.humanize import timestamp
+from ods.core.models import Package
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,8 @@ async def restore_backup(target: Target, path: Path, progress: Progress) -> None
         progress.finish()
         _check_revision(extracted)
         keys = _keys(extracted, target)
-        sqlite_file = await _load_database(target, extracted, progress)
-        _publish(target, extracted, keys, sqlite_file)
+        sqlite_file, created = await _load_database(target, extracted, progress)
+        _publish(target, extracted, keys, sqlite_file, created)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     manifest = extracted.manifest
@@ -158,8 +160,17 @@ def _load(connection: Connection, extracted: Extracted, force: bool, progress: P
         return tables.load(connection, source, progress.advance)
 
 
-async def _load_database(target: Target, extracted: Extracted, progress: Progress) -> Path | None:
-    """Load the rows; for SQLite into a new file in the work dir, which is returned."""
+def _versions(connection: Connection) -> dict[str, tuple[str, int]]:
+    """Filename -> the SHA-256 and creation time of its version, as loaded."""
+    rows = connection.execute(select(Package.filename, Package.sha256, Package.created))
+    return {row.filename: (row.sha256, timestamp(row.created)) for row in rows}
+
+
+async def _load_database(
+    target: Target, extracted: Extracted, progress: Progress
+) -> tuple[Path | None, dict[str, tuple[str, int]]]:
+    """Load the rows; for SQLite into a new file in the work dir, which is returned, with
+    the SHA-256 and creation time of each package (`_versions`)."""
     sqlite_path = target.sqlite_path
     if sqlite_path is not None:
         new_file = extracted.directory / "ods.db"
@@ -173,6 +184,7 @@ async def _load_database(target: Target, extracted: Extracted, progress: Progres
     try:
         async with engine.begin() as connection:
             rows = await connection.run_sync(_load, extracted, force, progress)
+            versions = await connection.run_sync(_versions)
     except BackupError:
         raise
     except Exception as exc:
@@ -189,11 +201,15 @@ async def _load_database(target: Target, extracted: Extracted, progress: Progres
     finally:
         await engine.dispose()
     progress.say(f"database: {rows} rows loaded")
-    return new_file if sqlite_path is not None else None
+    return (new_file if sqlite_path is not None else None), versions
 
 
 def _publish(
-    target: Target, extracted: Extracted, keys: dict[str, str], sqlite_file: Path | None
+    target: Target,
+    extracted: Extracted,
+    keys: dict[str, str],
+    sqlite_file: Path | None,
+    versions: dict[str, tuple[str, int]],
 ) -> None:
     settings = target.settings
     if target.force:
@@ -212,7 +228,13 @@ def _publish(
             with os.fdopen(fd, "w", encoding="ascii") as out:
                 out.write(value + "\n")
     settings.share_dir.mkdir(parents=True, exist_ok=True)
+    checked = {member.name: member.sha256 for member in extracted.manifest.members}
     for filename, path in extracted.share_files():
+        sha256, created_ts = versions.get(filename, ("", 0))
+        if checked.get(archive.share_member(filename)) == sha256:
+            # The version's bytes: the same Last-Modified as on every server of the
+            # mesh, and the start gives it its name under versions/ (`ods.core.storage`).
+            os.utime(path, (created_ts, created_ts))
         os.replace(path, settings.share_dir / filename)
     platform.sync_dir(settings.share_dir)
     if sqlite_file is not None:

@@ -89,6 +89,7 @@ def test_linux_offers_every_optional_call() -> None:
         pytest.skip("what Linux offers")
     native = platform.detect()
     assert native.positional_io
+    assert native.cached_read
     assert native.direct_flag == os.O_DIRECT
     assert native.tcp_info
     assert native.notsent_lowat == socket.TCP_NOTSENT_LOWAT
@@ -98,7 +99,7 @@ def test_a_platform_without_the_calls_gets_the_portable_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # What Windows lacks; and another system's TCP_INFO is not Linux's layout.
-    for name in ("pread", "pwrite", "O_DIRECT"):
+    for name in ("pread", "pwrite", "preadv", "O_DIRECT"):
         monkeypatch.delattr(os, name, raising=False)
     monkeypatch.delattr(socket, "TCP_NOTSENT_LOWAT", raising=False)
     monkeypatch.setattr(sys, "platform", "freebsd14")
@@ -127,6 +128,29 @@ def test_a_read_is_short_only_where_the_file_ends(fd: int, path_in_use: str) -> 
     assert platform.read_at(fd, 100, 7) == b"789"
     assert platform.read_at(fd, 5, 10) == b""
     assert platform.read_at(fd, 5, 1000) == b""
+
+
+def test_a_cached_read_gets_what_the_page_cache_holds(fd: int, native: None) -> None:
+    platform.write_at(fd, b"0123456789", 0)  # just written: in the page cache
+    assert platform.read_cached(fd, 4, 3) == b"3456"
+    assert platform.read_cached(fd, 100, 7) == b"789"
+    assert platform.read_cached(fd, 5, 10) is None  # the end: nothing to hand out
+
+
+def test_a_read_the_disk_would_have_to_answer_is_left_to_a_thread(
+    fd: int, native: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_cached(*args: object) -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    platform.write_at(fd, b"0123456789", 0)
+    monkeypatch.setattr(os, "preadv", not_cached)
+    assert platform.read_cached(fd, 4, 0) is None
+
+
+def test_the_portable_path_reads_nothing_on_the_event_loop(fd: int, portable: None) -> None:
+    platform.write_at(fd, b"0123456789", 0)
+    assert platform.read_cached(fd, 4, 0) is None
 
 
 def test_a_write_past_the_end_leaves_zeros_between(fd: int, path_in_use: str) -> None:
@@ -497,6 +521,7 @@ SEAM_ONLY = frozenset(
         "pwrite",
         "preadv",
         "pwritev",
+        "RWF_NOWAIT",
         "O_DIRECT",
         "O_DIRECTORY",
         "O_BINARY",
@@ -541,4 +566,4 @@ def test_no_module_but_the_seam_makes_platform_calls() -> None:
 def test_the_scan_finds_each_name_where_it_is_used() -> None:
     used = {entry.split(": ", 1)[1] for entry in platform_names(SEAM)}
     # The seam uses all of them but the ones ODS has no use for yet.
-    assert used == SEAM_ONLY - {"preadv", "pwritev", "F_NOCACHE"} | {"signal.signal"}
+    assert used == SEAM_ONLY - {"pwritev", "F_NOCACHE"} | {"signal.signal"}

@@ -139,7 +139,7 @@ async def test_a_backup_of_a_running_server_restores_into_a_server_serving_the_s
         published = source.data_dir / "share" / "Firefox.pkg"
         back_in = restored.data_dir / "share" / "Firefox.pkg"
         assert back_in.stat().st_mtime == published.stat().st_mtime
-        version = restored.data_dir / "versions" / package["sha1"] / "Firefox.pkg"
+        version = restored.data_dir / "versions" / str(package["sha1"]) / "Firefox.pkg"
         assert version.samefile(back_in)
     finally:
         for node in (source, peer, restored):

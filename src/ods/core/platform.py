@@ -58,18 +58,22 @@ class Native:
     """The optional platform calls this process uses; the portable path stands in for the rest."""
 
     positional_io: bool  # os.pread and os.pwrite
+    cached_read: bool  # os.preadv with RWF_NOWAIT: a read that never waits for the disk
     direct_flag: int  # os.O_DIRECT, or 0
     tcp_info: bool  # getsockopt(TCP_INFO) returning Linux's struct tcp_info
     notsent_lowat: int | None  # the TCP_NOTSENT_LOWAT option number
 
 
-PORTABLE = Native(positional_io=False, direct_flag=0, tcp_info=False, notsent_lowat=None)
+PORTABLE = Native(
+    positional_io=False, cached_read=False, direct_flag=0, tcp_info=False, notsent_lowat=None
+)
 
 
 def detect() -> Native:
     """What this platform offers."""
     return Native(
         positional_io=hasattr(os, "pread") and hasattr(os, "pwrite"),
+        cached_read=hasattr(os, "preadv") and hasattr(os, "RWF_NOWAIT"),
         direct_flag=getattr(os, "O_DIRECT", 0),
         # Other systems name an option TCP_INFO too, with another layout.
         tcp_info=sys.platform.startswith("linux") and hasattr(socket, "TCP_INFO"),
@@ -134,6 +138,24 @@ def read_at(fd: int, length: int, offset: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
+
+
+def read_cached(fd: int, length: int, offset: int) -> bytearray | None:
+    """Up to `length` bytes from `offset` when the page cache holds them, without
+    waiting for the disk, so that the event loop may read them itself; None when they
+    are not held (or the platform or filesystem cannot tell): read them in a thread."""
+    if not IN_USE.cached_read:
+        return None
+    buffer = bytearray(length)
+    try:
+        count = os.preadv(fd, [buffer], offset, os.RWF_NOWAIT)
+    except OSError:  # EAGAIN: not in the cache; EOPNOTSUPP: this filesystem cannot say
+        return None
+    if count <= 0:
+        return None
+    if count < length:
+        del buffer[count:]
+    return buffer
 
 
 def write_at(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:

@@ -298,7 +298,9 @@ async def send_file(
         offset, end = first, first + length
         while offset < end and not gone.is_set():
             size = min(index.piece_bytes(), end - offset)
-            piece = await asyncio.to_thread(platform.read_at, fd, size, offset)
+            piece: bytes | bytearray | None = platform.read_cached(fd, size, offset)
+            if piece is None:
+                piece = await asyncio.to_thread(platform.read_at, fd, size, offset)
             if not piece:
                 raise OSError(f"the file ended {end - offset} bytes early")
             offset += len(piece)

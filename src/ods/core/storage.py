@@ -105,7 +105,8 @@ class PackageFiles:
     def _publish(self, staged: Path, filename: str, sha1: str, created_ts: int | None) -> None:
         if created_ts is not None:
             os.utime(staged, (created_ts, created_ts))
-        self._forget_versions(filename, keep=sha1)
+        if os.path.lexists(self.published(filename)):  # a new version of the file
+            self._forget_versions(filename, keep=sha1)
         self._link_version(staged, sha1, filename)
         os.replace(staged, self.published(filename))
         platform.sync_dir(self.share_dir)
@@ -150,8 +151,11 @@ class PackageFiles:
             return 0
         for path in dirs:
             sha1 = os.path.basename(path)
-            with os.scandir(path) as entries:
-                names = [entry.name for entry in entries]
+            try:
+                with os.scandir(path) as entries:
+                    names = [entry.name for entry in entries]
+            except FileNotFoundError:  # removed meanwhile by another process
+                continue
             for name in names:
                 if sha1 not in wanted.get(name, ()) and self._remove(os.path.join(path, name)):
                     removed += 1

@@ -301,6 +301,8 @@ async def send_file(
             piece: bytes | bytearray | None = platform.read_cached(fd, size, offset)
             if piece is None:
                 piece = await asyncio.to_thread(platform.read_at, fd, size, offset)
+            else:
+                await asyncio.sleep(0)  # read without a pause: let the other downloads run
             if not piece:
                 raise OSError(f"the file ended {end - offset} bytes early")
             offset += len(piece)

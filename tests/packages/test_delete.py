@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from ods.app import create_app
 from ods.core.config import Settings
 from ods.core.context import Context
-from tests.helpers.packages import uploaded
+from tests.helpers.packages import set_status, uploaded
 
 
 async def test_delete_leaves_nothing_behind_and_a_new_upload_stays(
@@ -31,3 +31,19 @@ async def test_a_withdrawn_file_left_by_a_crash_is_removed_at_start(settings: Se
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         assert not stray.exists()
+
+
+async def test_deleting_a_withdrawn_package_removes_its_file_and_version_name(
+    admin_client: httpx.AsyncClient, app: FastAPI, settings: Settings
+) -> None:
+    """A package withdrawn by its stage keeps its file (peers may still fetch it): a
+    delete must take that file, and its name under versions/, as it does a Public one's."""
+    context: Context = app.state.context
+    package = await uploaded(admin_client, "held.pkg", b"withdrawn here")
+    version = context.files.version(package["sha1"], "held.pkg")
+    assert version.exists()
+    await set_status(settings, "held.pkg", "Withdrawn")
+    assert (await admin_client.delete("/api/admin/packages/held.pkg")).status_code == 204
+    assert not context.files.published("held.pkg").exists()
+    assert not version.exists()
+    assert list(context.files.staging_dir.iterdir()) == []

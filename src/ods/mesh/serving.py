@@ -26,7 +26,7 @@ from ods.core.errors import InvalidInput, NotFound
 from ods.core.humanize import timestamp
 from ods.core.models import Chunk, Package
 from ods.core.stages import Stage
-from ods.core.statuses import Status
+from ods.core.statuses import IN_SHARE
 from ods.mesh.protocol.wire import ChunkDigests, PackageCard, PackageManifest
 from ods.mesh.state import ChunkSource, mesh_state
 from ods.packages.digest import CHUNK_SIZE
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HELD = (Status.PUBLIC.value, Status.WITHDRAWN.value)  # what peers may read from this server
+HELD = IN_SHARE  # what peers may read from this server
 
 
 def package_card(package: Package) -> PackageCard:

@@ -29,7 +29,7 @@ from ods.core.errors import (
 from ods.core.humanize import size_hr, timestamp
 from ods.core.models import Chunk, Package, Tombstone, utcnow
 from ods.core.stages import Stage
-from ods.core.statuses import Status
+from ods.core.statuses import IN_SHARE, Status
 from ods.events.catalogue import (
     DeleteReason,
     PackageDeleted,
@@ -287,7 +287,7 @@ async def delete_package(
                 keys.append(await jobs.add_job(session, AnnounceTombstone(uuid=package.uuid)))
             # Out of the share dir before the commit, so an upload of the same name
             # that publishes right after cannot have its new file removed.
-            if package.status == Status.PUBLIC.value:
+            if package.status in IN_SHARE:
                 trash = await files.withdraw(filename, package.uuid, sha1)
     except BaseException:
         if trash is not None:
@@ -337,7 +337,7 @@ async def change_stage(context: Context, ref: str, stage: Stage, actor: str) -> 
             withdrawn_or_back = apply_stage_rule(package, me.stage, context.iss)
             if withdrawn_or_back is not None:
                 await record(session, withdrawn_or_back, actor=actor)
-        if package.status in (Status.PUBLIC.value, Status.WITHDRAWN.value):
+        if package.status in IN_SHARE:
             keys.append(await jobs.add_job(session, AnnouncePackage(uuid=package.uuid)))
         changed = PackageOut.model_validate(package_dict(package, context.part(Downloads)))
     await jobs.dispatch(context.queue, keys)

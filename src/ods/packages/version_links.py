@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 from ods.core.humanize import timestamp
 from ods.core.models import Package
-from ods.core.statuses import Status
+from ods.core.statuses import IN_SHARE
 
 if TYPE_CHECKING:
     from ods.core.context import Context
+    from ods.core.storage import PackageFiles
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,20 @@ async def tidy_version_links(context: Context) -> None:
     wanted: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         wanted[row.filename].add(row.sha1)
-    files = context.files
-    removed = await asyncio.to_thread(files.tidy_versions, wanted)
-    made = 0
-    for row in rows:
-        if row.status == Status.PUBLIC.value:
-            made += await asyncio.to_thread(
-                files.link_published, row.filename, row.sha1, timestamp(row.created)
-            )
+    in_share = [(r.filename, r.sha1, timestamp(r.created)) for r in rows if r.status in IN_SHARE]
+    removed, made = await asyncio.to_thread(_tidy, context.files, wanted, in_share)
     if removed or made:
         log.info(
             "versions/: removed %d name(s) of versions gone, made %d for published files",
             removed,
             made,
         )
+
+
+def _tidy(
+    files: PackageFiles, wanted: dict[str, set[str]], in_share: list[tuple[str, str, int]]
+) -> tuple[int, int]:
+    """The names removed, and those made, in one go off the event loop."""
+    removed = files.tidy_versions(wanted)
+    made = sum(files.link_published(*version) for version in in_share)
+    return removed, made

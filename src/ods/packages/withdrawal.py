@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ods.core.models import Package
 from ods.core.stages import Stage
-from ods.core.statuses import Status
+from ods.core.statuses import IN_SHARE, Status
 from ods.events.base import EventData
 from ods.events.catalogue import PackageRestored, PackageWithdrawn, package_facts
 from ods.events.log import record
@@ -57,11 +57,7 @@ async def apply_everywhere(context: Context) -> int:
     changed = 0
     async with context.db.transaction() as session:
         held = (
-            await session.execute(
-                select(Package).where(
-                    Package.status.in_([Status.PUBLIC.value, Status.WITHDRAWN.value])
-                )
-            )
+            await session.execute(select(Package).where(Package.status.in_(IN_SHARE)))
         ).scalars()
         for package in held:
             event = apply_stage_rule(package, me.stage, context.iss)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import getpass
 import logging
 import socket
@@ -139,6 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"Data dir: {settings.data_dir}", flush=True)
     _say_if_portable()
     app = create_app(settings)
+    _freeze_startup_objects()
     config = uvicorn.Config(
         app,
         host=host,
@@ -183,6 +185,14 @@ def _listen(config: uvicorn.Config) -> socket.socket:
     return sock
 
 
+def _freeze_startup_objects() -> None:
+    """Keep what imports and start-up built (modules, classes, the app) out of every
+    later garbage collection: they live as long as the process, and a full collection
+    walking them all took ~50 ms, often during a large package list."""
+    gc.collect()
+    gc.freeze()
+
+
 def _say_if_portable() -> None:
     # Slower on purpose; whoever reads the log should not have to guess why.
     if platform.FORCED:
@@ -212,6 +222,7 @@ def _worker(args: argparse.Namespace) -> int:
     print(f"ODS {ods.__version__} worker taking jobs from Redis", flush=True)
     print(f"Data dir: {settings.data_dir}", flush=True)
     _say_if_portable()
+    _freeze_startup_objects()
 
     async def run() -> None:
         # Built inside the running loop: arq binds its signal handlers to it.

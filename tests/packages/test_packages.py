@@ -292,6 +292,42 @@ async def test_list_filters_and_pages(admin_client: httpx.AsyncClient) -> None:
     assert combined["total"] == 1
 
 
+async def test_the_list_shows_every_change_since_the_last_listing(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    first = await uploaded(admin_client, "kept.pkg", b"kept", stage="Dev")
+    second = await uploaded(admin_client, "changed.pkg", b"changed", stage="Dev")
+    before = (await admin_client.get("/api/admin/packages")).json()
+    assert [item["stage"] for item in before["items"]] == ["Dev", "Dev"]
+
+    promoted = await admin_client.patch(
+        f"/api/admin/packages/{second['id']}", json={"stage": "Prod"}
+    )
+    assert promoted.status_code == 200, promoted.text
+    # A filtered listing in between neither hides nor keeps anything from the full one.
+    dev = (await admin_client.get("/api/admin/packages", params={"stage": "Dev"})).json()
+    assert [item["filename"] for item in dev["items"]] == ["kept.pkg"]
+    after = (await admin_client.get("/api/admin/packages")).json()
+    assert [(item["filename"], item["stage"]) for item in after["items"]] == [
+        ("kept.pkg", "Dev"),
+        ("changed.pkg", "Prod"),
+    ]
+    assert after["items"][0] == before["items"][0]
+    assert ISO_SECONDS.match(after["items"][1]["created"])
+
+    deleted = await admin_client.delete(f"/api/admin/packages/{first['id']}")
+    assert deleted.status_code == 204
+    again = await uploaded(admin_client, "kept.pkg", b"kept again", stage="Test")
+    last = (await admin_client.get("/api/admin/packages")).json()
+    assert [(item["filename"], item["stage"], item["id"]) for item in last["items"]] == [
+        ("changed.pkg", "Prod", second["id"]),
+        ("kept.pkg", "Test", again["id"]),
+    ]
+    assert (
+        last["items"][1]["sha1"] == hashlib.sha1(b"kept again", usedforsecurity=False).hexdigest()
+    )
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

@@ -149,7 +149,7 @@ async def list_packages(
     items, total = await views.list_packages(
         context, stage=stage, status=status, search=search, limit=limit, offset=offset
     )
-    body = orjson.dumps({"items": items, "total": total})
+    body = orjson.dumps({"items": items, "total": total}, option=views.LIST_JSON_OPTIONS)
     return Response(content=body, media_type="application/json")
 
 

@@ -129,6 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ods.app import create_app
+    from ods.web.zero_copy import ZeroCopySend
 
     settings = load_settings()
     host = args.host or settings.host
@@ -142,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     _freeze_startup_objects()
     config = uvicorn.Config(
-        app,
+        ZeroCopySend(app),
         host=host,
         port=port,
         log_level="debug" if settings.debug else "info",
@@ -182,6 +183,10 @@ def _listen(config: uvicorn.Config) -> socket.socket:
     """The listening socket; accepted connections inherit its options."""
     sock = config.bind_socket()
     platform.set_send_lowat(sock, SEND_LOWAT)
+    # Headers and body go out as two writes: without TCP_NODELAY the second waits for
+    # the client's delayed ACK (~40 ms a response on keep-alive). uvloop sets it on each
+    # connection; asyncio's loop does not on a socket made with protocol 0, as this is.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
 

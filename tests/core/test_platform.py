@@ -93,13 +93,14 @@ def test_linux_offers_every_optional_call() -> None:
     assert native.direct_flag == os.O_DIRECT
     assert native.tcp_info
     assert native.notsent_lowat == socket.TCP_NOTSENT_LOWAT
+    assert native.send_file
 
 
 def test_a_platform_without_the_calls_gets_the_portable_path(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # What Windows lacks; and another system's TCP_INFO is not Linux's layout.
-    for name in ("pread", "pwrite", "preadv", "O_DIRECT"):
+    for name in ("pread", "pwrite", "preadv", "O_DIRECT", "sendfile"):
         monkeypatch.delattr(os, name, raising=False)
     monkeypatch.delattr(socket, "TCP_NOTSENT_LOWAT", raising=False)
     monkeypatch.setattr(sys, "platform", "freebsd14")

@@ -24,6 +24,13 @@ class Metrics:
             ["to"],
             registry=self.registry,
         )
+        self.bytes_sent_by_kernel = Counter(
+            "ods_bytes_sent_by_kernel",
+            "Of ods_bytes_served, those the kernel copied from the file to the socket "
+            "(sendfile) without passing through ODS; 0 over TLS and with ODS_PORTABLE_IO.",
+            ["to"],
+            registry=self.registry,
+        )
         self.jobs = Counter(
             "ods_jobs",
             "Background jobs finished, by kind and outcome (done, retry, failed).",

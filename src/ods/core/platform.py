@@ -6,6 +6,7 @@ else in ODS calls these directly:
 
 - positional reads and writes (`os.pread`/`os.pwrite`; Windows has neither),
 - writes that bypass the page cache (`O_DIRECT`: Linux and some BSDs),
+- files sent to a socket by the kernel (`os.sendfile`; not on Windows),
 - TCP tuning: the not-sent low-water mark (`TCP_NOTSENT_LOWAT`), the round
   trip the kernel measured (Linux's `struct tcp_info`), the receive buffer,
 - the modes of private files and directories, and opening files in binary
@@ -62,10 +63,16 @@ class Native:
     direct_flag: int  # os.O_DIRECT, or 0
     tcp_info: bool  # getsockopt(TCP_INFO) returning Linux's struct tcp_info
     notsent_lowat: int | None  # the TCP_NOTSENT_LOWAT option number
+    send_file: bool  # os.sendfile: the kernel copies a file to a socket (loop.sendfile)
 
 
 PORTABLE = Native(
-    positional_io=False, cached_read=False, direct_flag=0, tcp_info=False, notsent_lowat=None
+    positional_io=False,
+    cached_read=False,
+    direct_flag=0,
+    tcp_info=False,
+    notsent_lowat=None,
+    send_file=False,
 )
 
 
@@ -78,6 +85,7 @@ def detect() -> Native:
         # Other systems name an option TCP_INFO too, with another layout.
         tcp_info=sys.platform.startswith("linux") and hasattr(socket, "TCP_INFO"),
         notsent_lowat=getattr(socket, "TCP_NOTSENT_LOWAT", None),
+        send_file=hasattr(os, "sendfile"),
     )
 
 
@@ -156,6 +164,13 @@ def read_cached(fd: int, length: int, offset: int) -> bytearray | None:
     if count < length:
         del buffer[count:]
     return buffer
+
+
+def send_file_part(socket_fd: int, file_fd: int, offset: int, count: int) -> int:
+    """Up to `count` bytes of the file from `offset` copied by the kernel to a
+    non-blocking socket (`os.sendfile`), how many it took; BlockingIOError when the
+    socket's buffer is full. Only where `IN_USE.send_file`."""
+    return os.sendfile(socket_fd, file_fd, offset, count)
 
 
 def write_at(fd: int, data: bytes | bytearray | memoryview, offset: int) -> None:

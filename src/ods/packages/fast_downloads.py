@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import re
 import time
@@ -47,6 +48,7 @@ from ods.core.errors import OdsError
 from ods.packages.naming import check_filename
 from ods.packages.ranges import honoured_range
 from ods.packages.views import find_public
+from ods.web import zero_copy
 
 if TYPE_CHECKING:
     from ods.core.context import Context
@@ -273,17 +275,30 @@ class FastDownloads:
         if scope["method"] == "HEAD":
             await send({"type": "http.response.body", "body": b""})
         else:
-            await send_file(context.part(DownloadIndex), fd, first, length, receive, send)
+            await send_file(context.part(DownloadIndex), fd, first, length, scope, receive, send)
         return True
 
 
 async def send_file(
-    index: DownloadIndex, fd: int, first: int, length: int, receive: Receive, send: Send
+    index: DownloadIndex,
+    fd: int,
+    first: int,
+    length: int,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
 ) -> None:
-    """The bytes: at once when small, else in pieces read off the event loop (their
-    size shared out by `index`), until the client goes."""
+    """The bytes: at once when small; by the kernel where the server offers zero-copy
+    sends; else in pieces read off the event loop (their size shared out by `index`),
+    until the client goes."""
     if length <= WHOLE_BYTES:
         await send({"type": "http.response.body", "body": platform.read_at(fd, length, first)})
+        return
+    if zero_copy.offered(scope):
+        with io.FileIO(fd, closefd=False) as file:
+            await send(
+                {"type": zero_copy.EXTENSION, "file": file, "offset": first, "count": length}
+            )
         return
     gone = asyncio.Event()
 

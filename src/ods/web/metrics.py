@@ -1,6 +1,7 @@
 """Counts every HTTP response, and the package bytes in it, into `Metrics`.
 
-The middleware counts bytes as they are sent, whatever sends them.
+The middleware counts bytes as they are sent, whatever sends them, and those the
+kernel sends from a file (`ods.web.zero_copy`) apart as well.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ods.core.metrics import Metrics
+from ods.web import zero_copy
 
 
 def served_to(path: str, downloads: tuple[str, ...] = ("/share/",)) -> str | None:
@@ -42,6 +44,9 @@ class MetricsMiddleware:
                 self.metrics.requests.labels(method, str(message["status"])).inc()
             elif to is not None and message["type"] == "http.response.body":
                 self.metrics.bytes_served.labels(to).inc(len(message.get("body", b"")))
+            elif to is not None and message["type"] == zero_copy.EXTENSION:
+                self.metrics.bytes_served.labels(to).inc(message["count"])
+                self.metrics.bytes_sent_by_kernel.labels(to).inc(message["count"])
             await send(message)
 
         await self.app(scope, receive, counting_send)

@@ -28,6 +28,10 @@ from ods.server.identity import get_identity
 from ods.trust.keys import signing_key
 from ods.web.deps import ContextDep
 from ods.web.errors import ErrorBody
+from ods.web.zero_copy import FileRangeResponse
+
+# Answers whose body is not in memory to sign: chunk runs.
+UNSIGNED = (StreamingResponse, FileRangeResponse)
 
 
 class SignedAnswerRoute(APIRoute):
@@ -43,7 +47,7 @@ class SignedAnswerRoute(APIRoute):
         async def signed(request: Request) -> Response:
             response = await handler(request)
             key: AnswerKey | None = getattr(request.state, "answer_key", None)
-            if key is not None and not isinstance(response, StreamingResponse):
+            if key is not None and not isinstance(response, UNSIGNED):
                 response.headers[ANSWER_SIGNATURE] = answer_signature(
                     key.secret, key.nonce, response.status_code, bytes(response.body)
                 )
@@ -167,7 +171,7 @@ async def chunk(uuid: str, index: int, _: SignedPeer, context: ContextDep) -> Re
 @router.get(
     "/packages/{uuid}/chunks",
     operation_id="peer_chunk_run",
-    response_class=StreamingResponse,
+    response_class=FileRangeResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def chunk_run(
@@ -176,14 +180,10 @@ async def chunk_run(
     context: ContextDep,
     start: Annotated[int, Query(ge=0, description="Index of the first chunk.")],
     count: Annotated[int, Query(ge=1, le=serving.MAX_RUN_CHUNKS, description="How many chunks.")],
-) -> StreamingResponse:
+) -> FileRangeResponse:
     """Consecutive 1 MiB chunks as one body: one request for many chunks."""
     run = await serving.chunk_run(context, uuid, start, count)
-    return StreamingResponse(
-        run.stream(),
-        media_type="application/octet-stream",
-        headers={"Content-Length": str(run.length)},
-    )
+    return FileRangeResponse(run.path, run.offset, run.length)
 
 
 @router.post("/hello", operation_id="peer_hello")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,7 +94,6 @@ async def manifest(context: Context, uuid: str) -> PackageManifest:
 
 
 MAX_RUN_CHUNKS = 64
-SEND_SIZE = 256 * 1024  # bytes per write to the connection: less in flight when a receiver dies
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -147,24 +145,6 @@ class ChunkRun:
     path: Path
     offset: int
     length: int
-
-    async def stream(self) -> AsyncIterator[memoryview]:
-        """The range in 1 MiB reads, sent in views of them (not copies); stops short if
-        the file is withdrawn meanwhile."""
-        fd = await asyncio.to_thread(platform.open_file, self.path, os.O_RDONLY)
-        try:
-            offset, end = self.offset, self.offset + self.length
-            while offset < end:
-                length = min(CHUNK_SIZE, end - offset)
-                data = await asyncio.to_thread(platform.read_at, fd, length, offset)
-                if not data:
-                    return
-                offset += len(data)
-                view = memoryview(data)
-                for start in range(0, len(data), SEND_SIZE):
-                    yield view[start : start + SEND_SIZE]
-        finally:
-            os.close(fd)
 
 
 async def chunk_run(context: Context, uuid: str, start: int, count: int) -> ChunkRun:

@@ -6,6 +6,8 @@ kernel sends from a file (`ods.web.zero_copy`) apart as well.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ods.core.metrics import Metrics
@@ -39,14 +41,23 @@ class MetricsMiddleware:
         to = served_to(scope["path"], self.downloads)
         method = scope["method"]
 
+        def counter(to: str) -> Callable[[int], None]:
+            served = self.metrics.bytes_served.labels(to)
+            by_kernel = self.metrics.bytes_sent_by_kernel.labels(to)
+
+            def sent(count: int) -> None:
+                served.inc(count)
+                by_kernel.inc(count)
+
+            return sent
+
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self.metrics.requests.labels(method, str(message["status"])).inc()
             elif to is not None and message["type"] == "http.response.body":
                 self.metrics.bytes_served.labels(to).inc(len(message.get("body", b"")))
             elif to is not None and message["type"] == zero_copy.EXTENSION:
-                self.metrics.bytes_served.labels(to).inc(message["count"])
-                self.metrics.bytes_sent_by_kernel.labels(to).inc(message["count"])
+                message = {**message, zero_copy.SENT: counter(to)}
             await send(message)
 
         await self.app(scope, receive, counting_send)

@@ -11,7 +11,9 @@ downloads stream as before.
 An app sends `{"type": "http.response.zerocopysend", "file": f, "offset": o,
 "count": n}` after `http.response.start` with a Content-Length; `f` is a binary
 file object (its position is not used). The response is complete when that
-message returns, unless it says `"more_body": True`.
+message returns, unless it says `"more_body": True`. A layer between may add
+`SENT`, a callable given the byte count of each kernel send as it happens (the
+metrics count bytes with it).
 
 The bytes go to a duplicate of the connection's socket descriptor, so that
 waiting until the socket takes more never touches the descriptor the event loop
@@ -23,17 +25,23 @@ byte goes.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ods.core import platform
+from ods.core.errors import NotFound
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "http.response.zerocopysend"
+SENT = "ods.sent"
 
 # What ZeroCopySend reads and sets of uvicorn's response cycle (the object whose
 # bound `send` the server passes to the app); a uvicorn without them is not used.
@@ -49,6 +57,10 @@ CYCLE_ATTRIBUTES = (
 # How often to look whether the transport has sent what it holds (the headers,
 # usually gone at once) before the file's bytes may follow.
 DRAIN_POLL_SECONDS = 0.002
+
+# FileRangeResponse without the extension: bytes per read, and per write of them.
+READ_BYTES = 1024 * 1024
+WRITE_BYTES = 256 * 1024
 
 
 def offered(scope: Scope) -> bool:
@@ -117,7 +129,8 @@ async def send_file(cycle: Any, message: Message) -> bool:
         return False
     socket_fd = os.dup(transport.get_extra_info("socket").fileno())
     try:
-        sent = await send_range(socket_fd, message["file"].fileno(), start, count, cycle)
+        file_fd = message["file"].fileno()
+        sent = await send_range(socket_fd, file_fd, start, count, cycle, message.get(SENT))
     except OSError as error:  # the client reset or closed the connection
         log.debug("download ended by the client: %s", error)
         sent = None
@@ -131,7 +144,14 @@ async def send_file(cycle: Any, message: Message) -> bool:
     return True
 
 
-async def send_range(socket_fd: int, file_fd: int, start: int, count: int, cycle: Any) -> int:
+async def send_range(
+    socket_fd: int,
+    file_fd: int,
+    start: int,
+    count: int,
+    cycle: Any,
+    on_sent: Callable[[int], None] | None = None,
+) -> int:
     """Bytes sent of `count` from `start` (fewer only if the file is shorter), waiting
     whenever the socket is full, and letting the other tasks run after each call."""
     loop = asyncio.get_running_loop()
@@ -145,6 +165,8 @@ async def send_range(socket_fd: int, file_fd: int, start: int, count: int, cycle
         if sent == 0:
             break  # the file ended early: the response is short, and uvicorn says so
         offset += sent
+        if on_sent is not None:
+            on_sent(sent)
         await asyncio.sleep(0)
     return offset - start
 
@@ -162,3 +184,56 @@ async def writable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
         await ready
     finally:
         loop.remove_writer(fd)
+
+
+class FileRangeResponse(Response):
+    """`length` bytes of the file at `path` from `offset`, as an octet stream: sent by
+    the kernel where the server offers it, else read in pieces off the event loop.
+    A file shorter than the range ends the response short (the server then closes
+    the connection, so the client sees a truncated body, never other bytes)."""
+
+    media_type = "application/octet-stream"
+
+    def __init__(self, path: Path, offset: int, length: int) -> None:
+        super().__init__(headers={"Content-Length": str(length)})
+        self.path, self.offset, self.length = path, offset, length
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            fd = await asyncio.to_thread(platform.open_file, self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise NotFound(f"{self.path.name} is no longer here.") from None
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            if scope["method"] == "HEAD":
+                await send({"type": "http.response.body", "body": b""})
+            elif offered(scope):
+                with io.FileIO(fd, closefd=False) as file:
+                    await send(
+                        {
+                            "type": EXTENSION,
+                            "file": file,
+                            "offset": self.offset,
+                            "count": self.length,
+                        }
+                    )
+            else:
+                await self._stream(fd, send)
+        finally:
+            os.close(fd)
+
+    async def _stream(self, fd: int, send: Send) -> None:
+        # Few thread hops (a read per MiB), and less in flight when a client dies
+        # (a write per quarter of it), each a view of the read, not a copy.
+        offset, end = self.offset, self.offset + self.length
+        while offset < end:
+            size = min(READ_BYTES, end - offset)
+            data = await asyncio.to_thread(platform.read_at, fd, size, offset)
+            if not data:
+                return
+            offset += len(data)
+            view = memoryview(data)
+            for start in range(0, len(data), WRITE_BYTES):
+                piece = view[start : start + WRITE_BYTES]
+                more = offset < end or start + WRITE_BYTES < len(data)
+                await send({"type": "http.response.body", "body": piece, "more_body": more})

@@ -56,7 +56,7 @@ class MetricsMiddleware:
                 self.metrics.requests.labels(method, str(message["status"])).inc()
             elif to is not None and message["type"] == "http.response.body":
                 self.metrics.bytes_served.labels(to).inc(len(message.get("body", b"")))
-            elif to is not None and message["type"] == zero_copy.EXTENSION:
+            elif to is not None and message["type"] in (zero_copy.EXTENSION, zero_copy.PATHSEND):
                 message = {**message, zero_copy.SENT: counter(to)}
             await send(message)
 

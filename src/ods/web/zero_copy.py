@@ -8,7 +8,9 @@ kernel can copy a file to a socket itself (`platform.send_file_part`, that is
 server, or with `ODS_PORTABLE_IO`, the extension is not in the scope and the
 downloads stream as before.
 
-An app sends `{"type": "http.response.zerocopysend", "file": f, "offset": o,
+It offers `http.response.pathsend` too (a whole file by path, which Starlette's
+FileResponse sends: the downloads that need a login or a Jamf Pro token). An
+app sends `{"type": "http.response.zerocopysend", "file": f, "offset": o,
 "count": n}` after `http.response.start` with a Content-Length; `f` is a binary
 file object (its position is not used). The response is complete when that
 message returns, unless it says `"more_body": True`. A layer between may add
@@ -41,6 +43,8 @@ from ods.core.errors import NotFound
 log = logging.getLogger(__name__)
 
 EXTENSION = "http.response.zerocopysend"
+# Its sibling for a whole file named by path; Starlette's FileResponse sends it.
+PATHSEND = "http.response.pathsend"
 SENT = "ods.sent"
 
 # What ZeroCopySend reads and sets of uvicorn's response cycle (the object whose
@@ -80,13 +84,17 @@ class ZeroCopySend:
         if cycle is None:
             await self.app(scope, receive, send)
             return
-        scope["extensions"] = {**scope.get("extensions", {}), EXTENSION: {}}
+        scope["extensions"] = {**scope.get("extensions", {}), EXTENSION: {}, PATHSEND: {}}
 
         async def send_or_send_file(message: Message) -> None:
-            if message["type"] != EXTENSION:
+            if message["type"] == EXTENSION:
+                sent = await send_file(cycle, message)
+            elif message["type"] == PATHSEND:
+                sent = await send_path(cycle, message)
+            else:
                 await send(message)
                 return
-            if await send_file(cycle, message):
+            if sent:
                 more: Message = {"type": "http.response.body", "body": b""}
                 more["more_body"] = bool(message.get("more_body", False))
                 await send(more)
@@ -144,6 +152,21 @@ async def send_file(cycle: Any, message: Message) -> bool:
     return True
 
 
+async def send_path(cycle: Any, message: Message) -> bool:
+    """`http.response.pathsend`: the whole file, as long as the Content-Length said."""
+    try:
+        fd = await asyncio.to_thread(platform.open_file, Path(message["path"]), os.O_RDONLY)
+    except OSError as error:
+        raise RuntimeError(f"cannot send {message['path']}: {error}") from error
+    try:
+        with io.FileIO(fd, closefd=False) as file:
+            whole: Message = {"file": file, "offset": 0, "count": cycle.expected_content_length}
+            whole[SENT] = message.get(SENT)
+            return await send_file(cycle, whole)
+    finally:
+        os.close(fd)
+
+
 async def send_range(
     socket_fd: int,
     file_fd: int,
@@ -192,10 +215,12 @@ class FileRangeResponse(Response):
     A file shorter than the range ends the response short (the server then closes
     the connection, so the client sees a truncated body, never other bytes)."""
 
-    media_type = "application/octet-stream"
-
-    def __init__(self, path: Path, offset: int, length: int) -> None:
-        super().__init__(headers={"Content-Length": str(length)})
+    def __init__(self, path: Path, offset: int, length: int, status_code: int = 200) -> None:
+        super().__init__(
+            status_code=status_code,
+            headers={"Content-Length": str(length)},
+            media_type="application/octet-stream",
+        )
         self.path, self.offset, self.length = path, offset, length
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -204,7 +229,8 @@ class FileRangeResponse(Response):
         except FileNotFoundError:
             raise NotFound(f"{self.path.name} is no longer here.") from None
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
             if scope["method"] == "HEAD":
                 await send({"type": "http.response.body", "body": b""})
             elif offered(scope):

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import os
 import re
 import time
@@ -295,10 +294,7 @@ async def send_file(
         await send({"type": "http.response.body", "body": platform.read_at(fd, length, first)})
         return
     if zero_copy.offered(scope):
-        with io.FileIO(fd, closefd=False) as file:
-            await send(
-                {"type": zero_copy.EXTENSION, "file": file, "offset": first, "count": length}
-            )
+        await zero_copy.send_open_file(send, fd, first, length)
         return
     gone = asyncio.Event()
 

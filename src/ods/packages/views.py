@@ -247,7 +247,7 @@ class ListedItems:
     ) -> list[Any]:
         """Each row's item; a complete listing (every package) replaces what is kept."""
         known = self._by_id
-        kept: dict[int, tuple[tuple[Any, ...], orjson.Fragment]] = {}
+        kept: dict[int, tuple[tuple[Any, ...], orjson.Fragment]] | None = {} if complete else None
         items: list[Any] = []
         for row in rows:
             values = tuple(row)
@@ -259,9 +259,10 @@ class ListedItems:
                 body = orjson.dumps(package_row_dict(values, downloads), option=LIST_JSON_OPTIONS)
                 # A copy of exactly its size: orjson's answer keeps ~4 KiB of room.
                 found = (values, orjson.Fragment(bytes(memoryview(body))))
-            kept[values[0]] = found
+            if kept is not None:
+                kept[values[0]] = found
             items.append(found[1])
-        if complete:
+        if kept is not None:
             self._by_id = kept
         return items
 

@@ -72,6 +72,13 @@ def offered(scope: Scope) -> bool:
     return EXTENSION in scope.get("extensions", {})
 
 
+async def send_open_file(send: Send, fd: int, offset: int, count: int) -> None:
+    """Ask the server to send `count` bytes of the open file `fd` from `offset`, where
+    `offered`; the descriptor stays open."""
+    with io.FileIO(fd, closefd=False) as file:
+        await send({"type": EXTENSION, "file": file, "offset": offset, "count": count})
+
+
 class ZeroCopySend:
     """The outermost layer of the app under `ods serve`: offers the extension to the
     requests whose connection can take it, and sends their files with sendfile."""
@@ -234,15 +241,7 @@ class FileRangeResponse(Response):
             if scope["method"] == "HEAD":
                 await send({"type": "http.response.body", "body": b""})
             elif offered(scope):
-                with io.FileIO(fd, closefd=False) as file:
-                    await send(
-                        {
-                            "type": EXTENSION,
-                            "file": file,
-                            "offset": self.offset,
-                            "count": self.length,
-                        }
-                    )
+                await send_open_file(send, fd, self.offset, self.length)
             else:
                 await self._stream(fd, send)
         finally:
